@@ -1,0 +1,81 @@
+// The one interface the guest ABI drives. Two implementations: host-bindings/kernel (real
+// bpf() syscalls) and host-bindings/vm (the built-in VM). Every method is synchronous because
+// the guest's host calls are; a blocking poll waits in short slices and checks `shouldStop`.
+// Failures throw ErrnoError (errno as the kernel would report it) with a message that names
+// the object, program or map involved.
+
+import type { ObjectSpec } from './object/spec.js';
+
+export interface BackendOptions {
+  /** Checked between poll slices; when it returns true, poll returns early with -EINTR. */
+  shouldStop?: () => boolean;
+  /** Called with every line of diagnostics (verbose host-call logs, verifier logs). */
+  log?: (line: string) => void;
+}
+
+export interface Backend {
+  readonly kind: 'kernel' | 'vm';
+  /** Parse, relocate (CO-RE against the backend's target BTF), create maps and load programs. */
+  loadObject(bytes: Uint8Array, options?: LoadOptions): LoadedObject;
+  /** Release everything every object of this backend created. Idempotent. */
+  close(): void;
+}
+
+export interface LoadOptions {
+  /** Used in error messages ("load program "handle_exec" of bootstrap.bpf.o: ..."). */
+  objectName?: string;
+}
+
+export interface LoadedObject {
+  readonly spec: ObjectSpec;
+  programNames(): string[];
+  mapNames(): string[];
+  /** Throws ErrnoError(ENOENT) naming the map when there is none. */
+  map(name: string): BpfMap;
+  /** Attach a program by its function name. `target` undefined or "" = auto-attach from the section. */
+  attach(programName: string, target?: string): Attachment;
+  /** Detach links, close programs and maps. Idempotent. */
+  close(): void;
+}
+
+export interface Attachment {
+  readonly program: string;
+  readonly description: string; // "tracepoint sched/sched_process_exec", for logs
+  detach(): void;
+}
+
+export interface BpfMap {
+  readonly name: string;
+  readonly type: number;
+  readonly keySize: number;
+  readonly valueSize: number;
+  readonly maxEntries: number;
+  /** Bytes a lookup/update value buffer holds: valueSize, or round_up(valueSize, 8) * possible CPUs for per-CPU maps. */
+  readonly valueBufferSize: number;
+  /** Fills `value` (valueBufferSize bytes). Throws ErrnoError(ENOENT) when the key is absent. */
+  lookup(key: Uint8Array, value: Uint8Array, flags?: bigint): void;
+  update(key: Uint8Array, value: Uint8Array, flags?: bigint): void;
+  delete(key: Uint8Array, flags?: bigint): void;
+  /** Writes the key after `key` (null = the first key) into `next`. Throws ErrnoError(ENOENT) at the end. */
+  nextKey(key: Uint8Array | null, next: Uint8Array): void;
+  /** For RINGBUF and PERF_EVENT_ARRAY maps: the reader, created on first use and cached. */
+  reader(): EventReader;
+}
+
+/**
+ * Called once per record with a view that is valid only during the call. Return 0 to go on;
+ * a non-zero value stops consumption and becomes poll's result.
+ */
+export type RecordHandler = (record: Uint8Array) => number;
+
+export interface EventReader {
+  /**
+   * Wait up to timeoutMs (negative = forever, still checking shouldStop) for records and
+   * deliver every available one. Returns the number of records delivered, or the handler's
+   * non-zero value. Throws ErrnoError(EINTR) when stopped.
+   */
+  poll(timeoutMs: number, onRecord: RecordHandler): number;
+  /** Records the kernel reported lost (perf buffer) since the reader was created. */
+  readonly lost: bigint;
+  close(): void;
+}
