@@ -11,7 +11,20 @@ export interface BackendOptions {
   shouldStop?: () => boolean;
   /** Called with every line of diagnostics (verbose host-call logs, verifier logs). */
   log?: (line: string) => void;
+  /**
+   * Told of every kernel fd the backend opens and closes, so that whoever runs the guest can
+   * close what is left if the guest's thread is killed before it can clean up.
+   */
+  fds?: FdTracker;
 }
+
+export interface FdTracker {
+  opened(fd: number): void;
+  closed(fd: number): void;
+}
+
+/** Whether a backend can be used here, and if not, why (shown to the user verbatim). */
+export type Availability = { available: true } | { available: false; reason: string };
 
 export interface Backend {
   readonly kind: 'kernel' | 'vm';
