@@ -409,3 +409,6 @@ export function nameOf(table: Record<string, number>, value: number): string {
   for (const [k, v] of Object.entries(table)) if (v === value) return k;
   return `unknown(${value})`;
 }
+
+/** BTF INT encoding bits (linux/btf.h BTF_INT_SIGNED/CHAR/BOOL). */
+export const BTF_INT_ENCODING = { SIGNED: 1, CHAR: 2, BOOL: 4 } as const;
