@@ -45,6 +45,8 @@ export interface ProgramSpec {
   /** Name of the kernel BTF type to resolve as attach_btf_id (tp_btf: "btf_trace_<tp>"). */
   attachBtfName?: string;
   sleepable: boolean;
+  /** Extra PROG_LOAD prog_flags the section implies besides sleepable (xdp.frags: BPF_F_XDP_HAS_FRAGS). */
+  progFlags?: number;
   /** Whether libbpf would load it by default ('?' prefix means no). */
   autoload: boolean;
   /** Flattened program: entry function plus appended sub-programs, little-endian, 8 bytes/slot. */
