@@ -1,0 +1,98 @@
+/* wasm-bpf side of the event-path benchmark: the same consumer as native/ringbuf-consumer.c, as
+ * a guest (records delivered by the host into a guest callback).
+ *   ringbuf-consumer.wasm <warmup-records> <records>
+ * Same output as the native consumer. CPU time is the host process's (WASI's process CPU-time
+ * clock), so it includes everything the runtime spends on delivery, on every thread. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <wasi/api.h>
+
+#include "wasm-bpf.h"
+#include "ringbuf-bench.h"
+#include "ringbuf-bench.bpf.o.h"
+
+static unsigned long long count, sum;
+
+static unsigned long long now_ns(__wasi_clockid_t clock)
+{
+	__wasi_timestamp_t t = 0;
+	return __wasi_clock_time_get(clock, 1, &t) == 0 ? t : 0;
+}
+
+static int on_record(void *ctx, void *data, size_t size)
+{
+	const struct bench_record *r = data;
+	(void)ctx;
+	if (size >= sizeof(*r))
+		sum += r->seq;
+	count++;
+	return 0;
+}
+
+struct window {
+	unsigned long long wall, cpu;
+};
+
+/* Polls until `want` records arrived; gives up when the producer goes quiet (records lost) or
+ * never starts. Returns 0 when all arrived. */
+static int consume(struct wbpf_buffer *rb, unsigned long long want, struct window *win)
+{
+	unsigned long long wall0 = 0, cpu0 = 0, idle_since = now_ns(__WASI_CLOCKID_MONOTONIC);
+
+	count = 0;
+	win->wall = win->cpu = 0;
+	while (count < want) {
+		unsigned long long w = now_ns(__WASI_CLOCKID_MONOTONIC);
+		unsigned long long c = now_ns(__WASI_CLOCKID_PROCESS_CPUTIME_ID);
+		unsigned long long before = count;
+		if (wbpf_buffer_poll(rb, 100) < 0)
+			return -1;
+		if (count == before) {
+			if (w - idle_since > (count ? 2000000000ULL : 30000000000ULL))
+				return -1;
+			continue;
+		}
+		if (!before) {
+			wall0 = w;
+			cpu0 = c;
+		}
+		idle_since = now_ns(__WASI_CLOCKID_MONOTONIC);
+		win->wall = idle_since - wall0;
+		win->cpu = now_ns(__WASI_CLOCKID_PROCESS_CPUTIME_ID) - cpu0;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct wbpf_object obj;
+	struct wbpf_buffer rb;
+	struct window win;
+	int err;
+
+	if (argc != 3) {
+		fprintf(stderr, "usage: %s <warmup-records> <records>\n", argv[0]);
+		return 2;
+	}
+	err = wbpf_object_open(&obj, ringbuf_bench_bpf_o, ringbuf_bench_bpf_o_len);
+	if (!err)
+		err = wbpf_object_load(&obj);
+	if (!err)
+		err = wbpf_object_attach_all(&obj);
+	if (!err)
+		err = wbpf_buffer_open(&rb, &obj, "rb", on_record, NULL);
+	if (err) {
+		fprintf(stderr, "ringbuf-consumer.wasm: setup failed: %s\n", wbpf_strerror(err));
+		return 1;
+	}
+	printf("ready\n");
+	fflush(stdout);
+	if (consume(&rb, strtoull(argv[1], NULL, 10), &win) == 0) {
+		printf("warm\n");
+		fflush(stdout);
+		consume(&rb, strtoull(argv[2], NULL, 10), &win);
+	}
+	printf("result records=%llu wall_ns=%llu cpu_ns=%llu sum=%llu\n", count, win.wall, win.cpu, sum);
+	wbpf_object_close(&obj);
+	return 0;
+}

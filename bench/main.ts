@@ -1,0 +1,102 @@
+// `npm run bench`: wbpf against native libbpf baselines measured in the same run. Prints a table
+// and a JSON summary. Nothing here asserts speed; parts that cannot run here say why and are
+// skipped.
+import { existsSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildArtifacts, buildBlocker } from './build.js';
+import { coldStartMs } from './cold-start.js';
+import { nativeEventPath, wbpfEventPath, type ConsumerResult } from './event-path.js';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const cli = join(root, 'dist/runtime/cli/main.js');
+const bootstrap = join(root, 'examples/bootstrap');
+
+const CPU_RATIO_GOAL = 1.5;
+const COLD_START_GOAL_MS = 150;
+
+interface Summary {
+  eventPath?: { native: ConsumerResult; wbpf?: ConsumerResult; cpuRatio?: number; goal: number; met?: boolean };
+  /** nodeStartMs: a bare `node` printing one line, the floor under any wbpf start. */
+  coldStart?: { nativeMs: number; nodeStartMs: number; wbpfMs?: number; ratio?: number; goalMs: number; met?: boolean };
+  skipped: string[];
+}
+
+function row(cells: string[]): string {
+  const widths = [34, 16, 16, 10, 12];
+  return cells.map((c, i) => c.padEnd(widths[i] ?? 10)).join(' ');
+}
+
+const fmt = (n: number | undefined, digits = 1) => (n === undefined ? '-' : n.toFixed(digits));
+
+function printTable(s: Summary): void {
+  const lines = [row(['measure', 'native (libbpf)', 'wbpf', 'wbpf/native', 'goal'])];
+  if (s.eventPath) {
+    const { native, wbpf } = s.eventPath;
+    lines.push(row(['event path: records/s', fmt(native.recordsPerSecond, 0), fmt(wbpf?.recordsPerSecond, 0),
+      fmt(wbpf && wbpf.recordsPerSecond / native.recordsPerSecond, 2), '']));
+    lines.push(row(['event path: CPU ns/record', fmt(native.cpuNsPerRecord), fmt(wbpf?.cpuNsPerRecord),
+      fmt(s.eventPath.cpuRatio, 2), `<= ${CPU_RATIO_GOAL}x`]));
+  }
+  if (s.coldStart) {
+    lines.push(row(['cold start to attached (ms)', fmt(s.coldStart.nativeMs), fmt(s.coldStart.wbpfMs),
+      fmt(s.coldStart.ratio, 2), `< ${COLD_START_GOAL_MS} ms`]));
+    lines.push(row(['  (bare node start, for scale)', '', fmt(s.coldStart.nodeStartMs), '', '']));
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+async function main(): Promise<void> {
+  const summary: Summary = { skipped: [] };
+  const skip = (what: string) => {
+    what = what.trim();
+    summary.skipped.push(what);
+    process.stderr.write(`bench: skipped ${what}\n`);
+  };
+
+  const blocker = process.getuid?.() !== 0 ? 'not root (eBPF programs need root)' : buildBlocker();
+  if (blocker) {
+    skip(`everything: ${blocker}`);
+  } else {
+    // Tracepoint attach needs tracefs, which a fresh machine may not have mounted.
+    if (!existsSync('/sys/kernel/tracing/events')) spawnSync('mount', ['-t', 'tracefs', 'tracefs', '/sys/kernel/tracing']);
+    const haveCli = existsSync(cli);
+    if (!haveCli) skip(`wbpf measurements: ${cli} is missing (npm run build)`);
+    const a = buildArtifacts(root);
+    try {
+      const native = await nativeEventPath(a);
+      summary.eventPath = { native, goal: CPU_RATIO_GOAL };
+      if (haveCli) {
+        try {
+          const wbpf = await wbpfEventPath(a, cli);
+          const cpuRatio = wbpf.cpuNsPerRecord / native.cpuNsPerRecord;
+          Object.assign(summary.eventPath, { wbpf, cpuRatio, met: cpuRatio <= CPU_RATIO_GOAL });
+        } catch (err) {
+          skip(`wbpf event path: ${(err as Error).message}`);
+        }
+      }
+
+      const nativeMs = await coldStartMs(a.loader, [join(bootstrap, 'bootstrap.bpf.o')], /^attached$/);
+      const nodeStartMs = await coldStartMs(process.execPath, ['-e', 'console.log("up")'], /^up$/);
+      summary.coldStart = { nativeMs, nodeStartMs, goalMs: COLD_START_GOAL_MS };
+      if (haveCli) {
+        try {
+          const wbpfMs = await coldStartMs(process.execPath, [cli, 'run', '--timeout', '30s', join(bootstrap, 'bootstrap.wasm')], /^EVENT\s/);
+          Object.assign(summary.coldStart, { wbpfMs, ratio: wbpfMs / nativeMs, met: wbpfMs < COLD_START_GOAL_MS });
+        } catch (err) {
+          skip(`wbpf cold start: ${(err as Error).message}`);
+        }
+      }
+    } finally {
+      rmSync(a.dir, { recursive: true, force: true });
+    }
+  }
+  printTable(summary);
+  process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});
