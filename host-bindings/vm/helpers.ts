@@ -1,0 +1,478 @@
+// The helpers the VM implements (vm.md §7.1), with kernel semantics, and which program types may
+// call each. A helper reads r1..r5 from the register file, checks every pointer argument
+// against VM memory (a bad one stops the run with an error naming the helper and argument) and
+// leaves r0 there.
+
+import { BPF_FUNC, BPF_MAP_TYPE, BPF_PROG_TYPE, ERRNO, nameOf } from '../uapi.js';
+import { WbpfError } from '../errors.js';
+import { FUNC_REF_HI, HELPER_CONTINUE, HELPER_STOP } from './engine.js';
+import { ArrayMap, HashMap, MAP_REF_HI, QueueMap, RefMap, type VmMap } from './maps.js';
+import { TAG_READ, TAG_WRITE, type VmMemory } from './memory.js';
+import { PerfEventArrayMap, RingBufMap } from './ring-buffers.js';
+import { out, setNumber } from './int64.js';
+
+/** What helpers need from the VM around the running program. */
+export interface HelperHost {
+  readonly mem: VmMemory;
+  map(id: number): VmMap | undefined;
+  /** Program type of the running program (selects packet semantics). */
+  readonly progType: number;
+  /** Start a tail call to the program with this id; false when there is none. */
+  tailCall(programId: number): boolean;
+  /** Run the running program's function at slot `start` as a bpf_loop callback; returns its r0 (low 32 bits). */
+  callback(start: number, r1: number, r2: number): number;
+  log(line: string): void;
+  /** Packet of the running networking program, or undefined. */
+  packet?: PacketState;
+}
+
+/** The running program's packet: the buffer bounds and where data starts and ends now. */
+export interface PacketState {
+  bufferStart: number;
+  bufferEnd: number;
+  data: number;
+  dataEnd: number;
+  /** Updates the context's data/data_end fields and the packet's tags after a change. */
+  sync(): void;
+}
+
+export class HelperError extends WbpfError {}
+
+type Group = 'any' | 'tracing' | 'xdp' | 'skb' | 'net';
+const TAIL_CALL_TAKEN: unique symbol = Symbol('tail call taken');
+type HelperResult = number | void | typeof TAIL_CALL_TAKEN;
+interface HelperDef {
+  group: Group;
+  fn(a: Args, host: HelperHost): HelperResult;
+}
+
+const TRACING = new Set<number>([
+  BPF_PROG_TYPE.KPROBE, BPF_PROG_TYPE.TRACEPOINT, BPF_PROG_TYPE.PERF_EVENT, BPF_PROG_TYPE.RAW_TRACEPOINT,
+  BPF_PROG_TYPE.RAW_TRACEPOINT_WRITABLE, BPF_PROG_TYPE.TRACING, BPF_PROG_TYPE.LSM, BPF_PROG_TYPE.SYSCALL,
+]);
+const SKB = new Set<number>([BPF_PROG_TYPE.SOCKET_FILTER, BPF_PROG_TYPE.SCHED_CLS, BPF_PROG_TYPE.SCHED_ACT, BPF_PROG_TYPE.CGROUP_SKB]);
+
+/** Why program type `progType` may not call helper `id`, or undefined when it may. */
+export function helperDenied(id: number, progType: number): string | undefined {
+  const def = HELPERS.get(id);
+  const name = `helper ${nameOf(BPF_FUNC, id)}#${id}`;
+  if (!def) return `unknown helper ${id} (not implemented by the VM)`;
+  if (progType === BPF_PROG_TYPE.UNSPEC || def.group === 'any') return undefined;
+  const ok =
+    (def.group === 'tracing' && TRACING.has(progType)) ||
+    (def.group === 'xdp' && progType === BPF_PROG_TYPE.XDP) ||
+    (def.group === 'skb' && SKB.has(progType)) ||
+    (def.group === 'net' && (SKB.has(progType) || progType === BPF_PROG_TYPE.XDP));
+  return ok ? undefined : `${name} is not allowed in ${nameOf(BPF_PROG_TYPE, progType)} programs`;
+}
+
+const argsByMemory = new WeakMap<VmMemory, Args>();
+
+export function callHelper(host: HelperHost, id: number, pc: number): number {
+  const def = HELPERS.get(id);
+  if (!def) throw new HelperError(`pc ${pc}: call to unknown helper ${id}`);
+  let a = argsByMemory.get(host.mem);
+  if (!a) argsByMemory.set(host.mem, (a = new Args(host.mem)));
+  a.id = id;
+  a.pc = pc;
+  const r = def.fn(a, host);
+  if (r === TAIL_CALL_TAKEN) return HELPER_STOP;
+  if (typeof r === 'number') a.ret(r);
+  return HELPER_CONTINUE;
+}
+
+
+class Args {
+  id = 0;
+  pc = 0;
+
+  constructor(readonly mem: VmMemory) {}
+
+  private fail(why: string): never {
+    throw new HelperError(`pc ${this.pc}: helper ${nameOf(BPF_FUNC, this.id)}#${this.id}: ${why}`);
+  }
+
+  u32(i: number): number {
+    return this.mem.regLo(i) >>> 0;
+  }
+
+  /** A 64-bit argument as a number (exact below 2^53). */
+  num(i: number): number {
+    return (this.mem.regHi(i) >>> 0) * 4294967296 + (this.mem.regLo(i) >>> 0);
+  }
+
+  /** Checked pointer argument i to `size` bytes. */
+  ptr(i: number, size: number, need: number, what: string): number {
+    const lo = this.mem.regLo(i), hi = this.mem.regHi(i);
+    const addr = hi === 0 ? lo >>> 0 : -1;
+    if (addr < 0 || !this.mem.accessible(addr, size, need)) {
+      const value = (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
+      this.fail(`argument ${i} (${what}) 0x${value.toString(16)} is not ${need & TAG_WRITE ? 'writable' : 'readable'} memory of ${size} byte(s)`);
+    }
+    return addr;
+  }
+
+  bytes(i: number, size: number, what: string): Uint8Array {
+    const a = this.ptr(i, size, TAG_READ, what);
+    return this.mem.u8.subarray(a, a + size);
+  }
+
+  map(i: number, host: HelperHost): VmMap {
+    const lo = this.mem.regLo(i), hi = this.mem.regHi(i);
+    const m = hi === MAP_REF_HI ? host.map(lo) : undefined;
+    if (!m) this.fail(`argument ${i} is not a map`);
+    return m;
+  }
+
+  ret(v: number): void {
+    setNumber(v);
+    this.mem.setReg(0, out[0]!, out[1]!);
+  }
+
+  ret64(lo: number, hi: number): void {
+    this.mem.setReg(0, lo, hi);
+  }
+
+  error(why: string): never {
+    return this.fail(why);
+  }
+}
+
+const bootNs = (): number => {
+  const [s, ns] = process.hrtime();
+  return s * 1e9 + ns;
+};
+
+function mapLookup(a: Args, host: HelperHost): number | void {
+  const m = a.map(1, host);
+  if (m instanceof ArrayMap || m instanceof HashMap) return m.lookupAt(a.ptr(2, m.spec.keySize, TAG_READ, 'key'));
+  const key = a.bytes(2, m.spec.keySize, 'key');
+  if (m instanceof RefMap) {
+    if (m.spec.type === BPF_MAP_TYPE.PROG_ARRAY) return a.error('lookup in a program array');
+    const inner = m.get(key);
+    if (inner === undefined) return 0;
+    return a.ret64(inner, MAP_REF_HI);
+  }
+  return m.lookupAddr(key);
+}
+
+function copyOrFault(a: Args, dst: number, size: number, srcAddr: number): number {
+  const mem = a.mem;
+  if (srcAddr >= 0 && mem.accessible(srcAddr, size, TAG_READ)) {
+    mem.u8.copyWithin(dst, srcAddr, srcAddr + size);
+    return 0;
+  }
+  mem.u8.fill(0, dst, dst + size);
+  return -ERRNO.EFAULT;
+}
+
+function probeReadStr(a: Args): number {
+  const size = a.u32(2);
+  if (size === 0) return 0;
+  const dst = a.ptr(1, size, TAG_WRITE, 'dst');
+  const lo = a.mem.regLo(3), hi = a.mem.regHi(3);
+  let src = hi === 0 ? lo >>> 0 : -1;
+  const mem = a.mem;
+  for (let i = 0; i < size - 1; i++, src++) {
+    if (src < 0 || !mem.accessible(src, 1, TAG_READ)) {
+      mem.u8.fill(0, dst, dst + size);
+      return -ERRNO.EFAULT;
+    }
+    const c = mem.u8[src]!;
+    mem.u8[dst + i] = c;
+    if (c === 0) return i + 1;
+  }
+  mem.u8[dst + size - 1] = 0;
+  return size;
+}
+
+function tracePrintk(a: Args, host: HelperHost): number {
+  const size = a.u32(2);
+  const fmtBytes = a.bytes(1, size, 'fmt');
+  const nul = fmtBytes.indexOf(0);
+  if (nul < 0) return a.error('format string is not NUL-terminated within fmt_size');
+  const fmt = Buffer.from(fmtBytes.subarray(0, nul)).toString('latin1');
+  let arg = 3;
+  const text = fmt.replace(/%(?:(-?\d*)(ll|l|h|hh|z)?([diuxXpsc])|%)/g, (whole, _w, len, conv) => {
+    if (whole === '%%') return '%';
+    if (arg > 5) return whole;
+    const lo = a.mem.regLo(arg), hi = len && len.startsWith('l') ? a.mem.regHi(arg) : 0;
+    arg++;
+    const u = BigInt(hi >>> 0) * 4294967296n + BigInt(lo >>> 0);
+    switch (conv) {
+      case 'd':
+      case 'i':
+        return (len && len.startsWith('l') ? BigInt.asIntN(64, u) : BigInt(lo | 0)).toString();
+      case 'u':
+        return u.toString();
+      case 'x':
+        return u.toString(16);
+      case 'X':
+        return u.toString(16).toUpperCase();
+      case 'p':
+        return `0x${u.toString(16)}`;
+      case 'c':
+        return String.fromCharCode(lo & 0xff);
+      default: {
+        const mem = a.mem;
+        let s = '';
+        for (let p = lo >>> 0; hi === 0 && mem.accessible(p, 1, TAG_READ) && mem.u8[p] !== 0 && s.length < 256; p++) {
+          s += String.fromCharCode(mem.u8[p]!);
+        }
+        return s;
+      }
+    }
+  });
+  host.log(text.replace(/\n$/, ''));
+  return text.length;
+}
+
+function csumDiff(a: Args): number {
+  const fromSize = a.u32(2), toSize = a.u32(4);
+  if (fromSize % 4 || toSize % 4) return -ERRNO.EINVAL;
+  const from = fromSize ? a.bytes(1, fromSize, 'from') : new Uint8Array(0);
+  const to = toSize ? a.bytes(3, toSize, 'to') : new Uint8Array(0);
+  let sum = a.u32(5);
+  const add = (w: number): void => {
+    sum += w >>> 0;
+    if (sum > 0xffffffff) sum -= 0xffffffff;
+  };
+  const word = (b: Uint8Array, i: number): number => (b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24)) >>> 0;
+  for (let i = 0; i < fromSize; i += 4) add(~word(from, i));
+  for (let i = 0; i < toSize; i += 4) add(word(to, i));
+  return sum >>> 0;
+}
+
+function packetOf(a: Args, host: HelperHost): PacketState {
+  if (!host.packet) return a.error('the program has no packet');
+  return host.packet;
+}
+
+const ETH_HLEN = 14;
+
+const HELPERS = new Map<number, HelperDef>([
+  [BPF_FUNC.map_lookup_elem, { group: 'any', fn: mapLookup }],
+  [BPF_FUNC.map_update_elem, {
+    group: 'any',
+    fn: (a, host) => {
+      const m = a.map(1, host);
+      const key = a.bytes(2, m.spec.keySize, 'key');
+      return m.updateElem(key, a.bytes(3, m.spec.valueSize, 'value'), a.u32(4), false);
+    },
+  }],
+  [BPF_FUNC.map_delete_elem, {
+    group: 'any',
+    fn: (a, host) => {
+      const m = a.map(1, host);
+      return m.deleteElem(a.bytes(2, m.spec.keySize, 'key'));
+    },
+  }],
+  [BPF_FUNC.map_push_elem, {
+    group: 'any',
+    fn: (a, host) => {
+      const m = a.map(1, host);
+      if (!(m instanceof QueueMap)) return a.error(`map "${m.spec.name}" is not a queue or stack`);
+      return m.push(a.bytes(2, m.spec.valueSize, 'value'), a.u32(3));
+    },
+  }],
+  ...([BPF_FUNC.map_pop_elem, BPF_FUNC.map_peek_elem] as number[]).map((id) => [id, {
+    group: 'any' as Group,
+    fn: (a: Args, host: HelperHost) => {
+      const m = a.map(1, host);
+      if (!(m instanceof QueueMap)) return a.error(`map "${m.spec.name}" is not a queue or stack`);
+      const dst = a.ptr(2, m.spec.valueSize, TAG_WRITE, 'value');
+      const v = m.take(id === BPF_FUNC.map_pop_elem);
+      if (!v) return -ERRNO.ENOENT;
+      a.mem.u8.set(v, dst);
+      return 0;
+    },
+  }] as const),
+  ...([BPF_FUNC.probe_read, BPF_FUNC.probe_read_user, BPF_FUNC.probe_read_kernel] as number[]).map((id) => [id, {
+    group: 'tracing' as Group,
+    fn: (a: Args) => {
+      const size = a.u32(2);
+      const dst = a.ptr(1, size, TAG_WRITE, 'dst');
+      const lo = a.mem.regLo(3), hi = a.mem.regHi(3);
+      return copyOrFault(a, dst, size, hi === 0 ? lo >>> 0 : -1);
+    },
+  }] as const),
+  ...([BPF_FUNC.probe_read_str, BPF_FUNC.probe_read_user_str, BPF_FUNC.probe_read_kernel_str] as number[]).map(
+    (id) => [id, { group: 'tracing' as Group, fn: probeReadStr }] as const,
+  ),
+  [BPF_FUNC.ktime_get_ns, { group: 'any', fn: () => bootNs() }],
+  [BPF_FUNC.ktime_get_boot_ns, { group: 'any', fn: () => bootNs() }],
+  [BPF_FUNC.ktime_get_coarse_ns, { group: 'any', fn: () => bootNs() }],
+  [BPF_FUNC.trace_printk, { group: 'any', fn: tracePrintk }],
+  [BPF_FUNC.get_prandom_u32, { group: 'any', fn: () => (Math.random() * 4294967296) >>> 0 }],
+  [BPF_FUNC.get_smp_processor_id, { group: 'any', fn: () => 0 }],
+  [BPF_FUNC.get_current_pid_tgid, {
+    group: 'tracing',
+    fn: (a) => void a.ret64(process.pid, process.pid),
+  }],
+  [BPF_FUNC.get_current_uid_gid, {
+    group: 'tracing',
+    fn: (a) => void a.ret64(process.getuid?.() ?? 0, process.getgid?.() ?? 0),
+  }],
+  [BPF_FUNC.get_current_comm, {
+    group: 'tracing',
+    fn: (a) => {
+      const size = a.u32(2);
+      const dst = a.ptr(1, size, TAG_WRITE, 'buf');
+      if (size === 0) return -ERRNO.EINVAL;
+      const comm = Buffer.from(process.title.slice(0, 15), 'latin1').subarray(0, size - 1);
+      a.mem.u8.fill(0, dst, dst + size);
+      a.mem.u8.set(comm, dst);
+      return 0;
+    },
+  }],
+  // There is no kernel task in userspace: NULL, so CO-RE reads through it fail with -EFAULT.
+  [BPF_FUNC.get_current_task, { group: 'tracing', fn: () => 0 }],
+  [BPF_FUNC.get_func_ip, { group: 'tracing', fn: () => 0 }],
+  [BPF_FUNC.get_attach_cookie, { group: 'tracing', fn: () => 0 }],
+  [BPF_FUNC.tail_call, {
+    group: 'any',
+    fn: (a, host) => {
+      const m = a.map(2, host);
+      if (!(m instanceof RefMap) || m.spec.type !== BPF_MAP_TYPE.PROG_ARRAY) return a.error(`map "${m.spec.name}" is not a program array`);
+      const key = new Uint8Array(4);
+      new DataView(key.buffer).setUint32(0, a.u32(3), true);
+      const target = m.get(key);
+      if (target === undefined || !host.tailCall(target)) return -ERRNO.ENOENT;
+      return TAIL_CALL_TAKEN;
+    },
+  }],
+  [BPF_FUNC.perf_event_output, {
+    group: 'any',
+    fn: (a, host) => {
+      const m = a.map(2, host);
+      if (!(m instanceof PerfEventArrayMap)) return a.error(`map "${m.spec.name}" is not a perf event array`);
+      const flags = a.num(3);
+      const index = flags % 4294967296 === 0xffffffff ? 0 : flags % 4294967296;
+      if (flags >= 4294967296) return -ERRNO.EINVAL;
+      return m.output(index, a.bytes(4, a.u32(5), 'data'));
+    },
+  }],
+  [BPF_FUNC.ringbuf_output, {
+    group: 'any',
+    fn: (a, host) => {
+      const m = a.map(1, host);
+      if (!(m instanceof RingBufMap)) return a.error(`map "${m.spec.name}" is not a ring buffer`);
+      return m.output(a.bytes(2, a.u32(3), 'data'));
+    },
+  }],
+  [BPF_FUNC.ringbuf_reserve, {
+    group: 'any',
+    fn: (a, host) => {
+      const m = a.map(1, host);
+      if (!(m instanceof RingBufMap)) return a.error(`map "${m.spec.name}" is not a ring buffer`);
+      if (a.num(3) !== 0) return 0;
+      return m.reserve(a.u32(2));
+    },
+  }],
+  ...([BPF_FUNC.ringbuf_submit, BPF_FUNC.ringbuf_discard] as number[]).map((id) => [id, {
+    group: 'any' as Group,
+    fn: (a: Args, host: HelperHost) => {
+      const lo = a.mem.regLo(1) >>> 0;
+      for (let mid = 1; ; mid++) {
+        const m = host.map(mid);
+        if (!m) break;
+        if (m instanceof RingBufMap && m.commit(lo, id === BPF_FUNC.ringbuf_discard)) return undefined;
+      }
+      return a.error(`argument 1 0x${lo.toString(16)} is not a reserved ring buffer record`);
+    },
+  }] as const),
+  [BPF_FUNC.ringbuf_query, {
+    group: 'any',
+    fn: (a, host) => {
+      const m = a.map(1, host);
+      if (!(m instanceof RingBufMap)) return a.error(`map "${m.spec.name}" is not a ring buffer`);
+      switch (a.u32(2)) {
+        case 0: return m.producer - m.consumer; // BPF_RB_AVAIL_DATA
+        case 1: return m.spec.maxEntries; // BPF_RB_RING_SIZE
+        case 2: return m.consumer;
+        case 3: return m.producer;
+        default: return 0;
+      }
+    },
+  }],
+  [BPF_FUNC.loop, {
+    group: 'any',
+    fn: (a, host) => {
+      const nr = a.num(1);
+      if (a.mem.regHi(2) !== FUNC_REF_HI) return a.error('argument 2 is not a callback function');
+      if (a.num(4) !== 0) return -ERRNO.EINVAL;
+      if (nr > 1 << 23) return -ERRNO.E2BIG;
+      const start = a.u32(2), ctx = a.u32(3);
+      let i = 0;
+      while (i < nr) {
+        const r = host.callback(start, i, ctx);
+        i++;
+        if (r === 1) break;
+      }
+      return i;
+    },
+  }],
+  [BPF_FUNC.csum_diff, { group: 'net', fn: csumDiff }],
+  [BPF_FUNC.redirect, {
+    group: 'net',
+    fn: (_a, host) => (host.progType === BPF_PROG_TYPE.XDP ? 4 : 7), // XDP_REDIRECT, TC_ACT_REDIRECT
+  }],
+  [BPF_FUNC.redirect_map, {
+    group: 'xdp',
+    fn: (a, host) => {
+      const m = a.map(1, host);
+      const key = new Uint8Array(4);
+      new DataView(key.buffer).setUint32(0, a.u32(2), true);
+      return m.lookupAddr(key) || (m instanceof RefMap && m.get(key) !== undefined) ? 4 : a.u32(3) & 3;
+    },
+  }],
+  [BPF_FUNC.xdp_adjust_head, {
+    group: 'xdp',
+    fn: (a, host) => {
+      const p = packetOf(a, host);
+      const delta = a.mem.regLo(2);
+      const data = p.data + delta;
+      if (data < p.bufferStart || p.dataEnd - data < ETH_HLEN) return -ERRNO.EINVAL;
+      p.data = data;
+      p.sync();
+      return 0;
+    },
+  }],
+  [BPF_FUNC.xdp_adjust_tail, {
+    group: 'xdp',
+    fn: (a, host) => {
+      const p = packetOf(a, host);
+      const end = p.dataEnd + a.mem.regLo(2);
+      if (end > p.bufferEnd || end - p.data < ETH_HLEN) return -ERRNO.EINVAL;
+      if (end > p.dataEnd) a.mem.u8.fill(0, p.dataEnd, end);
+      p.dataEnd = end;
+      p.sync();
+      return 0;
+    },
+  }],
+  [BPF_FUNC.skb_load_bytes, {
+    group: 'skb',
+    fn: (a, host) => {
+      const p = packetOf(a, host);
+      const off = a.u32(2), len = a.u32(4);
+      const dst = a.ptr(3, len, TAG_WRITE, 'to');
+      if (len === 0 || off + len > p.dataEnd - p.data) {
+        a.mem.u8.fill(0, dst, dst + len);
+        return -ERRNO.EFAULT;
+      }
+      a.mem.u8.copyWithin(dst, p.data + off, p.data + off + len);
+      return 0;
+    },
+  }],
+  [BPF_FUNC.skb_store_bytes, {
+    group: 'skb',
+    fn: (a, host) => {
+      const p = packetOf(a, host);
+      const off = a.u32(2), len = a.u32(4);
+      const src = a.ptr(3, len, TAG_READ, 'from');
+      if (off + len > p.dataEnd - p.data) return -ERRNO.EFAULT;
+      a.mem.u8.copyWithin(p.data + off, src, src + len);
+      return 0;
+    },
+  }],
+]);

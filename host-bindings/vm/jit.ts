@@ -1,0 +1,643 @@
+// The JIT: translates a checked eBPF program into one WebAssembly module. Each eBPF function
+// becomes a Wasm function taking r1..r5 and r10 as i64 parameters and returning r0; r0 and
+// r6..r9 are i64 locals. Control flow is rebuilt as blocks and loops (jit-structure.ts), so V8
+// sees ordinary structured code. Every load and store outside the stack is checked against the
+// shadow tags with two byte loads; constant r10 offsets were proven in range at load time.
+// Helpers are called through one i32-only import: the arguments go through the register file
+// in linear memory, so no BigInt crosses the boundary. Loop headers spend the back-edge budget.
+
+import { FUNC_REF_HI, type ArrayMapLayout } from './engine.js';
+import { MAP_REF_HI } from './maps.js';
+import { BPF_FUNC } from '../uapi.js';
+import {
+  CLS_ALU, CLS_ALU64, CLS_JMP, CLS_JMP32, CLS_LDX, CLS_ST, CLS_STX, MODE_ATOMIC, MODE_MEMSX,
+  OP_CALL, OP_CALLX, OP_EXIT, OP_LDDW, cls, sizeBytes,
+} from './isa.js';
+import type { CheckedProgram, FunctionInfo } from './checks.js';
+import { REGS_ADDR, STACK_FRAME, TAG_READ, TAG_WRITE } from './memory.js';
+import { buildCfg, type Cfg } from './jit-structure.js';
+import { ByteWriter, I32, I64, OP, VOID } from './wasm-writer.js';
+
+export interface JitLayout {
+  memSize: number;
+  stackTop: number;
+  /** Array maps whose lookups may be inlined (their memory never moves). */
+  arrayMapLayout?: (id: number) => ArrayMapLayout | undefined;
+}
+
+const T_HELPER = 0, T_FAULT = 1, T_BUDGET = 2, T_BSWAP32 = 3, T_BSWAP64 = 4, T_BPF = 5, T_CALLBACK = 6;
+const F_HELPER = 0, F_FAULT = 1, F_BUDGET = 2, F_BSWAP32 = 3, F_BSWAP64 = 4, F_FIRST_BPF = 5;
+const G_BUDGET = 0, G_STOP = 1, G_RAND = 2;
+const L_R0 = 6, L_T = 11, L_T2 = 12, L_A = 13, L_BUDGET = 14;
+
+const regLocal = (r: number): number => (r === 0 ? L_R0 : r <= 5 ? r - 1 : r === 10 ? 5 : r + 1);
+
+const ALU_OPS: Record<number, [number, number]> = {
+  0x00: [OP.i64_add, OP.i32_add], 0x10: [OP.i64_sub, OP.i32_sub], 0x20: [OP.i64_mul, OP.i32_mul],
+  0x40: [OP.i64_or, OP.i32_or], 0x50: [OP.i64_and, OP.i32_and], 0x60: [OP.i64_shl, OP.i32_shl],
+  0x70: [OP.i64_shr_u, OP.i32_shr_u], 0xa0: [OP.i64_xor, OP.i32_xor], 0xc0: [OP.i64_shr_s, OP.i32_shr_s],
+};
+const JMP_OPS: Record<number, [number, number]> = {
+  0x10: [OP.i64_eq, OP.i32_eq], 0x50: [OP.i64_ne, OP.i32_ne], 0x20: [OP.i64_gt_u, OP.i32_gt_u],
+  0x30: [OP.i64_ge_u, OP.i32_ge_u], 0xa0: [OP.i64_lt_u, OP.i32_lt_u], 0xb0: [OP.i64_le_u, OP.i32_le_u],
+  0x60: [OP.i64_gt_s, OP.i32_gt_s], 0x70: [OP.i64_ge_s, OP.i32_ge_s], 0xc0: [OP.i64_lt_s, OP.i32_lt_s],
+  0xd0: [OP.i64_le_s, OP.i32_le_s],
+};
+
+/** The module's bytes. Throws IrreducibleFlow when the control flow cannot be structured. */
+export function compileToWasm(checked: CheckedProgram, layout: JitLayout): Uint8Array {
+  const fnIndex = new Map(checked.functions.map((f, i) => [f.start, F_FIRST_BPF + i] as const));
+  const bodies = checked.functions.map((f) => new FunctionEmitter(checked, f, fnIndex, layout).emit());
+  const F_RUN = F_FIRST_BPF + checked.functions.length;
+
+  const m = new ByteWriter().bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
+  const section = (id: number, body: ByteWriter): void => void m.byte(id).vec(body);
+  const fnType = (params: number[], results: number[]): number[] => [0x60, params.length, ...params, results.length, ...results];
+
+  const types = new ByteWriter().u32(7);
+  types.bytes(fnType([I32, I32], [I32])); // helper(id, pc) -> stop; run(r1, r2) -> stop
+  types.bytes(fnType([I32, I32, I32, I32], [])); // fault(pc, addrLo, addrHi, size | need << 8)
+  types.bytes(fnType([I32], [])); // budgetOut(pc)
+  types.bytes(fnType([I32], [I32]));
+  types.bytes(fnType([I64], [I64]));
+  types.bytes(fnType([I64, I64, I64, I64, I64, I64], [I64]));
+  types.bytes(fnType([I32, I32, I32, I32], [I32])); // callback(fnStart, r1, r2, r10) -> stop
+  section(1, types);
+
+  const imports = new ByteWriter().u32(6);
+  const pages = (2 * layout.memSize) / 65536;
+  imports.string('env').string('mem').byte(0x02).byte(0x01).u32(pages).u32(pages);
+  imports.string('env').string('helper').byte(0x00).u32(T_HELPER);
+  imports.string('env').string('fault').byte(0x00).u32(T_FAULT);
+  imports.string('env').string('budgetOut').byte(0x00).u32(T_BUDGET);
+  imports.string('env').string('budget').byte(0x03).byte(I32).byte(1);
+  imports.string('env').string('stop').byte(0x03).byte(I32).byte(1);
+  section(2, imports);
+
+  const funcs = new ByteWriter().u32(2 + bodies.length + 2);
+  funcs.u32(T_BSWAP32).u32(T_BSWAP64);
+  for (let i = 0; i < bodies.length; i++) funcs.u32(T_BPF);
+  funcs.u32(T_HELPER).u32(T_CALLBACK);
+  section(3, funcs);
+
+  // The state of the in-module bpf_get_prandom_u32 (xorshift32), seeded per module.
+  const globals = new ByteWriter().u32(1).byte(I32).byte(1);
+  globals.byte(OP.i32_const).s32(((Math.random() * 0x7fffffff) | 0) || 1).byte(OP.end);
+  section(6, globals);
+
+  const exports = new ByteWriter().u32(2);
+  exports.string('run').byte(0x00).u32(F_RUN);
+  exports.string('callback').byte(0x00).u32(F_RUN + 1);
+  section(7, exports);
+
+  const code = new ByteWriter().u32(2 + bodies.length + 2);
+  code.vec(bswap32Body()).vec(bswap64Body());
+  for (const b of bodies) code.vec(b);
+  code.vec(runBody(layout.stackTop));
+  code.vec(callbackBody(checked.functions, fnIndex));
+  section(10, code);
+  return m.finish();
+}
+
+function bswap32Body(): ByteWriter {
+  const w = new ByteWriter().u32(0);
+  const x = (): ByteWriter => w.byte(OP.local_get).u32(0);
+  x().byte(OP.i32_const).s32(24).byte(OP.i32_shl);
+  x().byte(OP.i32_const).s32(0xff00).byte(OP.i32_and).byte(OP.i32_const).s32(8).byte(OP.i32_shl).byte(OP.i32_or);
+  x().byte(OP.i32_const).s32(8).byte(OP.i32_shr_u).byte(OP.i32_const).s32(0xff00).byte(OP.i32_and).byte(OP.i32_or);
+  x().byte(OP.i32_const).s32(24).byte(OP.i32_shr_u).byte(OP.i32_or);
+  return w.byte(OP.end);
+}
+
+function bswap64Body(): ByteWriter {
+  const w = new ByteWriter().u32(0);
+  w.byte(OP.local_get).u32(0).byte(OP.i32_wrap_i64).byte(OP.call).u32(F_BSWAP32).byte(OP.i64_extend_i32_u);
+  w.byte(OP.i64_const).s32(32).byte(OP.i64_shl);
+  w.byte(OP.local_get).u32(0).byte(OP.i64_const).s32(32).byte(OP.i64_shr_u).byte(OP.i32_wrap_i64);
+  w.byte(OP.call).u32(F_BSWAP32).byte(OP.i64_extend_i32_u).byte(OP.i64_or);
+  return w.byte(OP.end);
+}
+
+function runBody(stackTop: number): ByteWriter {
+  const w = new ByteWriter().u32(0);
+  w.byte(OP.i32_const).s32(REGS_ADDR);
+  w.byte(OP.local_get).u32(0).byte(OP.i64_extend_i32_u);
+  w.byte(OP.local_get).u32(1).byte(OP.i64_extend_i32_u);
+  for (let i = 0; i < 3; i++) w.byte(OP.i64_const).s32(0);
+  w.byte(OP.i64_const).s64(stackTop, 0);
+  w.byte(OP.call).u32(F_FIRST_BPF);
+  w.byte(OP.i64_store).u32(3).u32(0);
+  w.byte(OP.global_get).u32(G_STOP);
+  return w.byte(OP.end);
+}
+
+function callbackBody(functions: FunctionInfo[], fnIndex: Map<number, number>): ByteWriter {
+  const w = new ByteWriter().u32(0);
+  for (const f of functions) {
+    w.byte(OP.local_get).u32(0).byte(OP.i32_const).s32(f.start).byte(OP.i32_eq).byte(OP.if).byte(VOID);
+    w.byte(OP.i32_const).s32(REGS_ADDR);
+    w.byte(OP.local_get).u32(1).byte(OP.i64_extend_i32_u);
+    w.byte(OP.local_get).u32(2).byte(OP.i64_extend_i32_u);
+    for (let i = 0; i < 3; i++) w.byte(OP.i64_const).s32(0);
+    w.byte(OP.local_get).u32(3).byte(OP.i64_extend_i32_u);
+    w.byte(OP.call).u32(fnIndex.get(f.start)!);
+    w.byte(OP.i64_store).u32(3).u32(0);
+    w.byte(OP.end);
+  }
+  w.byte(OP.global_get).u32(G_STOP);
+  return w.byte(OP.end);
+}
+
+type Frame = { kind: 'loop' | 'block' | 'if'; node: number };
+
+class FunctionEmitter {
+  private readonly w = new ByteWriter();
+  /** Enclosing Wasm constructs, innermost last, for br depths. */
+  private readonly frames: Frame[] = [];
+  private cfg!: Cfg;
+  private currentBlockStart = 0;
+
+  constructor(
+    private readonly checked: CheckedProgram,
+    private readonly f: FunctionInfo,
+    private readonly fnIndex: Map<number, number>,
+    private readonly layout: JitLayout,
+  ) {}
+
+  emit(): ByteWriter {
+    const w = this.w;
+    w.u32(2).u32(7).byte(I64).u32(2).byte(I32); // locals: r0, r6..r9, t, t2 (i64); a, budget (i32)
+    this.cfg = buildCfg(this.checked.program, this.f);
+    this.loadBudget();
+    this.doTree(0);
+    w.byte(OP.unreachable).byte(OP.end);
+    return w;
+  }
+
+  private doTree(x: number): void {
+    if (!this.cfg.isLoopHeader[x]) return this.nodeWithin(x, [...this.cfg.mergeChildren[x]!]);
+    this.w.byte(OP.loop).byte(VOID);
+    this.frames.push({ kind: 'loop', node: x });
+    this.spendBudget(this.cfg.blocks[x]!.start);
+    this.nodeWithin(x, [...this.cfg.mergeChildren[x]!]);
+    this.frames.pop();
+    this.w.byte(OP.end);
+  }
+
+  /** x's code inside one block per merge child (the latest outermost), each child after its block. */
+  private nodeWithin(x: number, children: number[]): void {
+    const y = children.pop();
+    if (y === undefined) return this.blockCode(x);
+    this.w.byte(OP.block).byte(VOID);
+    this.frames.push({ kind: 'block', node: y });
+    this.nodeWithin(x, children);
+    this.frames.pop();
+    this.w.byte(OP.end);
+    this.doTree(y);
+  }
+
+  private blockCode(x: number): void {
+    const p = this.checked.program;
+    const b = this.cfg.blocks[x]!;
+    const stopAt = b.kind === 'goto' || b.kind === 'cond' ? b.last : b.end;
+    this.currentBlockStart = b.start;
+    for (let pc = b.start; pc < stopAt; pc += p.code[pc] === OP_LDDW ? 2 : 1) this.insn(pc);
+    if (b.kind === 'goto') return this.doBranch(x, b.target);
+    if (b.kind === 'fall') return this.doBranch(x, b.next);
+    if (b.kind === 'cond') {
+      this.condition(b.last);
+      if (this.isLabel(x, b.target)) {
+        this.w.byte(OP.br_if).u32(this.depthOf(x, b.target));
+        return this.doBranch(x, b.next);
+      }
+      if (this.isLabel(x, b.next)) {
+        this.w.byte(OP.i32_eqz).byte(OP.br_if).u32(this.depthOf(x, b.next));
+        return this.doBranch(x, b.target);
+      }
+      this.w.byte(OP.if).byte(VOID);
+      this.frames.push({ kind: 'if', node: -1 });
+      this.doBranch(x, b.target);
+      this.w.byte(OP.else);
+      this.doBranch(x, b.next);
+      this.frames.pop();
+      this.w.byte(OP.end);
+    }
+  }
+
+  /** Whether going from x to y is a `br` (a back edge or a merge node) rather than y's code in place. */
+  private isLabel(x: number, y: number): boolean {
+    return this.cfg.rpo[y]! <= this.cfg.rpo[x]! || this.cfg.isMerge[y] === 1;
+  }
+
+  private depthOf(x: number, y: number): number {
+    const kind = this.cfg.rpo[y]! <= this.cfg.rpo[x]! ? 'loop' : 'block';
+    for (let i = this.frames.length - 1; i >= 0; i--) {
+      const fr = this.frames[i]!;
+      if (fr.kind === kind && fr.node === y) return this.frames.length - 1 - i;
+    }
+    throw new Error(`JIT: no enclosing ${kind} for the block at pc ${this.cfg.blocks[y]!.start}`);
+  }
+
+  private doBranch(x: number, y: number): void {
+    if (this.isLabel(x, y)) this.w.byte(OP.br).u32(this.depthOf(x, y));
+    else this.doTree(y);
+  }
+
+  private get(r: number): void {
+    this.w.byte(OP.local_get).u32(regLocal(r));
+  }
+
+  private set(r: number): void {
+    this.w.byte(OP.local_set).u32(regLocal(r));
+  }
+
+  private i64(lo: number, hi = lo >> 31): void {
+    this.w.byte(OP.i64_const).s64(lo, hi);
+  }
+
+  private i32(v: number): void {
+    this.w.byte(OP.i32_const).s32(v);
+  }
+
+  // The budget lives in a local while the function runs and in the global across calls.
+  private loadBudget(): void {
+    this.w.byte(OP.global_get).u32(G_BUDGET).byte(OP.local_set).u32(L_BUDGET);
+  }
+
+  private storeBudget(): void {
+    this.w.byte(OP.local_get).u32(L_BUDGET).byte(OP.global_set).u32(G_BUDGET);
+  }
+
+  private spendBudget(pc: number): void {
+    const w = this.w;
+    w.byte(OP.local_get).u32(L_BUDGET);
+    this.i32(1);
+    w.byte(OP.i32_sub).byte(OP.local_tee).u32(L_BUDGET);
+    this.i32(0);
+    w.byte(OP.i32_lt_s).byte(OP.if).byte(VOID);
+    this.i32(pc);
+    w.byte(OP.call).u32(F_BUDGET).byte(OP.unreachable).byte(OP.end);
+  }
+
+  /** Leaves the checked i32 address of [base + off] in local a. */
+  private address(pc: number, base: number, off: number, size: number, need: number): void {
+    const w = this.w;
+    const memSize = this.layout.memSize;
+    this.get(base);
+    this.i64(off);
+    w.byte(OP.i64_add);
+    if (base === 10) {
+      w.byte(OP.i32_wrap_i64).byte(OP.local_set).u32(L_A);
+      return;
+    }
+    w.byte(OP.local_tee).u32(L_T);
+    this.i64(memSize - size, 0);
+    w.byte(OP.i64_gt_u).byte(OP.if).byte(VOID);
+    this.fault(pc, size, need);
+    w.byte(OP.end);
+    w.byte(OP.local_get).u32(L_T).byte(OP.i32_wrap_i64).byte(OP.local_tee).u32(L_A);
+    w.byte(OP.i32_load8_u).u32(0).u32(memSize);
+    if (size > 1) {
+      w.byte(OP.local_get).u32(L_A).byte(OP.i32_load8_u).u32(0).u32(memSize + size - 1);
+      w.byte(OP.i32_and);
+    }
+    this.i32(need);
+    w.byte(OP.i32_and).byte(OP.i32_eqz).byte(OP.if).byte(VOID);
+    this.fault(pc, size, need);
+    w.byte(OP.end);
+  }
+
+  private fault(pc: number, size: number, need: number): void {
+    const w = this.w;
+    this.i32(pc);
+    w.byte(OP.local_get).u32(L_T).byte(OP.i32_wrap_i64);
+    w.byte(OP.local_get).u32(L_T);
+    this.i64(32);
+    w.byte(OP.i64_shr_u).byte(OP.i32_wrap_i64);
+    this.i32(size | (need << 8));
+    w.byte(OP.call).u32(F_FAULT).byte(OP.unreachable);
+  }
+
+  private loadA(): void {
+    this.w.byte(OP.local_get).u32(L_A);
+  }
+
+  private insn(pc: number): void {
+    const p = this.checked.program;
+    const w = this.w;
+    const code = p.code[pc]!, dst = p.dst[pc]!, src = p.src[pc]!, off = p.off[pc]!, imm = p.imm[pc]!;
+    const c = cls(code);
+    const x = (code & 0x08) !== 0;
+    switch (c) {
+      case CLS_ALU64:
+      case CLS_ALU:
+        return this.alu(c === CLS_ALU64, code & 0xf0, x, dst, src, off, imm);
+      case CLS_LDX: {
+        const size = sizeBytes(code);
+        this.address(pc, src, off, size, TAG_READ);
+        this.loadA();
+        const signed = (code & 0xe0) === MODE_MEMSX;
+        const op = size === 8 ? OP.i64_load : size === 4 ? (signed ? OP.i64_load32_s : OP.i64_load32_u)
+          : size === 2 ? (signed ? OP.i64_load16_s : OP.i64_load16_u) : signed ? OP.i64_load8_s : OP.i64_load8_u;
+        w.byte(op).u32(0).u32(0);
+        return this.set(dst);
+      }
+      case CLS_ST:
+      case CLS_STX: {
+        const size = sizeBytes(code);
+        const op = size === 8 ? OP.i64_store : size === 4 ? OP.i64_store32 : size === 2 ? OP.i64_store16 : OP.i64_store8;
+        if ((code & 0xe0) === MODE_ATOMIC) return this.atomic(pc, size, dst, src, off, imm, op);
+        this.address(pc, dst, off, size, TAG_WRITE);
+        this.loadA();
+        if (c === CLS_ST) this.i64(imm);
+        else this.get(src);
+        w.byte(op).u32(0).u32(0);
+        return;
+      }
+      case CLS_JMP:
+      case CLS_JMP32:
+        return this.call(pc, code, dst, imm);
+      default: // lddw
+        if (src === 4) this.i64(pc + imm + 1, FUNC_REF_HI);
+        else this.i64(imm, p.imm[pc + 1]!);
+        return this.set(dst);
+    }
+  }
+
+  private operand(wide: boolean, x: boolean, src: number, imm: number): void {
+    if (x) {
+      this.get(src);
+      if (!wide) this.w.byte(OP.i32_wrap_i64);
+    } else if (wide) this.i64(imm);
+    else this.i32(imm);
+  }
+
+  private alu(wide: boolean, op: number, x: boolean, dst: number, src: number, off: number, imm: number): void {
+    const w = this.w;
+    const dstVal = (): void => {
+      this.get(dst);
+      if (!wide) w.byte(OP.i32_wrap_i64);
+    };
+    const finish = (): void => {
+      if (!wide) w.byte(OP.i64_extend_i32_u);
+      this.set(dst);
+    };
+    const simple = ALU_OPS[op];
+    if (simple) {
+      dstVal();
+      this.operand(wide, x, src, imm);
+      w.byte(wide ? simple[0] : simple[1]);
+      return finish();
+    }
+    switch (op) {
+      case 0x30: // div, sdiv: x / 0 = 0; INT_MIN / -1 = INT_MIN (wraps like 0 - x)
+      case 0x90: { // mod, smod: x % 0 = x
+        const signed = off === 1;
+        const isDiv = op === 0x30;
+        const T = wide ? I64 : I32;
+        const eqz = wide ? OP.i64_eqz : OP.i32_eqz;
+        this.operand(wide, x, src, imm);
+        if (!wide) w.byte(OP.i64_extend_i32_u);
+        w.byte(OP.local_set).u32(L_T2);
+        return this.divmod(wide, signed, isDiv, T, eqz, dstVal, finish);
+      }
+      case 0x80:
+        if (wide) this.i64(0);
+        else this.i32(0);
+        dstVal();
+        w.byte(wide ? OP.i64_sub : OP.i32_sub);
+        return finish();
+      case 0xb0:
+        if (!x) {
+          if (wide) this.i64(imm);
+          else this.i64(imm, 0);
+          return this.set(dst);
+        }
+        this.get(src);
+        if (wide) {
+          if (off === 8) w.byte(OP.i64_extend8_s);
+          else if (off === 16) w.byte(OP.i64_extend16_s);
+          else if (off === 32) w.byte(OP.i64_extend32_s);
+          return this.set(dst);
+        }
+        w.byte(OP.i32_wrap_i64);
+        if (off === 8) w.byte(OP.i32_extend8_s);
+        else if (off === 16) w.byte(OP.i32_extend16_s);
+        return finish();
+      case 0xd0: {
+        const swap = !wide ? x : true; // ALU: le (no swap) / be (swap); ALU64: bswap
+        if (!swap) {
+          if (imm === 64) return;
+          this.get(dst);
+          this.i64(imm === 16 ? 0xffff : -1, 0);
+          w.byte(OP.i64_and);
+          return this.set(dst);
+        }
+        this.get(dst);
+        if (imm === 64) w.byte(OP.call).u32(F_BSWAP64);
+        else {
+          w.byte(OP.i32_wrap_i64).byte(OP.call).u32(F_BSWAP32);
+          if (imm === 16) this.i32(16), w.byte(OP.i32_shr_u);
+          w.byte(OP.i64_extend_i32_u);
+        }
+        return this.set(dst);
+      }
+    }
+    throw new Error(`JIT: unexpected ALU op 0x${op.toString(16)}`);
+  }
+
+  private divmod(
+    wide: boolean, signed: boolean, isDiv: boolean, T: number, eqz: number, dstVal: () => void, finish: () => void,
+  ): void {
+    const w = this.w;
+    const divisor = (): void => {
+      w.byte(OP.local_get).u32(L_T2);
+      if (!wide) w.byte(OP.i32_wrap_i64);
+    };
+    divisor();
+    w.byte(eqz).byte(OP.if).byte(T);
+    if (isDiv) {
+      if (wide) this.i64(0);
+      else this.i32(0);
+    } else dstVal();
+    w.byte(OP.else);
+    if (signed) {
+      divisor();
+      if (wide) this.i64(-1);
+      else this.i32(-1);
+      w.byte(wide ? OP.i64_eq : OP.i32_eq).byte(OP.if).byte(T);
+      if (isDiv) {
+        if (wide) this.i64(0);
+        else this.i32(0);
+        dstVal();
+        w.byte(wide ? OP.i64_sub : OP.i32_sub);
+      } else if (wide) this.i64(0);
+      else this.i32(0);
+      w.byte(OP.else);
+      dstVal();
+      divisor();
+      w.byte(wide ? (isDiv ? OP.i64_div_s : OP.i64_rem_s) : isDiv ? OP.i32_div_s : OP.i32_rem_s);
+      w.byte(OP.end);
+    } else {
+      dstVal();
+      divisor();
+      w.byte(wide ? (isDiv ? OP.i64_div_u : OP.i64_rem_u) : isDiv ? OP.i32_div_u : OP.i32_rem_u);
+    }
+    w.byte(OP.end);
+    finish();
+  }
+
+  private atomic(pc: number, size: number, dst: number, src: number, off: number, imm: number, storeOp: number): void {
+    const w = this.w;
+    const loadOp = size === 8 ? OP.i64_load : OP.i64_load32_u;
+    this.address(pc, dst, off, size, TAG_READ | TAG_WRITE);
+    this.loadA();
+    w.byte(loadOp).u32(0).u32(0).byte(OP.local_set).u32(L_T2); // old value
+    const base = imm & ~1;
+    this.loadA();
+    if (base === 0xf0) {
+      // cmpxchg: store src if old == r0 (low 32 bits for the 32-bit form), r0 = old
+      this.get(src);
+      w.byte(OP.local_get).u32(L_T2);
+      w.byte(OP.local_get).u32(L_T2);
+      this.get(0);
+      if (size === 4) this.i64(-1, 0), w.byte(OP.i64_and);
+      w.byte(OP.i64_eq).byte(OP.select);
+      w.byte(storeOp).u32(0).u32(0);
+      w.byte(OP.local_get).u32(L_T2);
+      return this.set(0);
+    }
+    if (base === 0xe0) this.get(src);
+    else {
+      w.byte(OP.local_get).u32(L_T2);
+      this.get(src);
+      w.byte(base === 0x00 ? OP.i64_add : base === 0x40 ? OP.i64_or : base === 0x50 ? OP.i64_and : OP.i64_xor);
+    }
+    w.byte(storeOp).u32(0).u32(0);
+    if (imm & 1) {
+      w.byte(OP.local_get).u32(L_T2);
+      this.set(src);
+    }
+  }
+
+  /** exit, bpf-to-bpf calls and helper calls; jumps are block terminators, see blockCode. */
+  private call(pc: number, code: number, dst: number, imm: number): void {
+    const w = this.w;
+    if (code === OP_EXIT) {
+      this.storeBudget();
+      this.get(0);
+      w.byte(OP.return);
+      return;
+    }
+    if (code === OP_CALL && this.checked.program.src[pc] === 1) {
+      this.storeBudget();
+      for (let r = 1; r <= 5; r++) this.get(r);
+      this.get(10);
+      this.i64(STACK_FRAME);
+      w.byte(OP.i64_sub).byte(OP.call).u32(this.fnIndex.get(pc + imm + 1)!);
+      this.set(0);
+      this.loadBudget();
+      w.byte(OP.global_get).u32(G_STOP).byte(OP.if).byte(VOID);
+      this.i64(0);
+      w.byte(OP.return).byte(OP.end);
+      return;
+    }
+    if (code !== OP_CALL && code !== OP_CALLX) throw new Error(`JIT: jump at pc ${pc} outside a block terminator`);
+    if (code === OP_CALL && this.inlineHelper(pc, imm)) return;
+    this.storeBudget();
+    for (const r of [1, 2, 3, 4, 5, 10]) {
+      this.i32(REGS_ADDR + 8 * r);
+      this.get(r);
+      w.byte(OP.i64_store).u32(3).u32(0);
+    }
+    if (code === OP_CALL) this.i32(imm);
+    else this.get(dst), w.byte(OP.i32_wrap_i64);
+    this.i32(pc);
+    w.byte(OP.call).u32(F_HELPER).byte(OP.if).byte(VOID);
+    this.i64(0);
+    w.byte(OP.return).byte(OP.end);
+    this.loadBudget();
+    this.i32(REGS_ADDR);
+    w.byte(OP.i64_load).u32(3).u32(0);
+    this.set(0);
+  }
+
+  /** Hot helpers done inside the module: array-map lookups with a known map, prandom, CPU id. */
+  private inlineHelper(pc: number, id: number): boolean {
+    const w = this.w;
+    if (id === BPF_FUNC.get_smp_processor_id) {
+      this.i64(0);
+      this.set(0);
+      return true;
+    }
+    if (id === BPF_FUNC.get_prandom_u32) {
+      const shift = (op: number, n: number): void => {
+        w.byte(OP.global_get).u32(G_RAND).byte(OP.global_get).u32(G_RAND);
+        this.i32(n);
+        w.byte(op).byte(OP.i32_xor).byte(OP.global_set).u32(G_RAND);
+      };
+      shift(OP.i32_shl, 13);
+      shift(OP.i32_shr_u, 17);
+      shift(OP.i32_shl, 5);
+      w.byte(OP.global_get).u32(G_RAND).byte(OP.i64_extend_i32_u);
+      this.set(0);
+      return true;
+    }
+    if (id !== BPF_FUNC.map_lookup_elem || !this.layout.arrayMapLayout) return false;
+    const ref = this.constantBefore(pc, 1);
+    if (!ref || ref.hi !== MAP_REF_HI) return false;
+    const m = this.layout.arrayMapLayout(ref.lo);
+    if (!m) return false;
+    // r0 = key < max_entries ? base + key * slot : NULL, with the key read through a checked r2.
+    this.address(pc, 2, 0, 4, TAG_READ);
+    this.loadA();
+    w.byte(OP.i32_load).u32(2).u32(0).byte(OP.local_tee).u32(L_A);
+    this.i32(m.maxEntries);
+    w.byte(OP.i32_lt_u).byte(OP.if).byte(I64);
+    this.loadA();
+    w.byte(OP.i64_extend_i32_u);
+    this.i64(m.slotSize, 0);
+    w.byte(OP.i64_mul);
+    this.i64(m.base, 0);
+    w.byte(OP.i64_add).byte(OP.else);
+    this.i64(0);
+    w.byte(OP.end);
+    this.set(0);
+    return true;
+  }
+
+  /** The lddw constant register r holds at pc, when an lddw earlier in the same block set it. */
+  private constantBefore(pc: number, r: number): { lo: number; hi: number } | undefined {
+    const p = this.checked.program;
+    const blockStart = this.currentBlockStart;
+    for (let q = pc - 1; q >= blockStart; q--) {
+      const code = p.code[q]!;
+      if (code === 0) continue; // second slot of an lddw
+      if (code === OP_LDDW) {
+        if (p.dst[q] === r) return p.src[q] === 0 ? { lo: p.imm[q]!, hi: p.imm[q + 1]! } : undefined;
+        continue;
+      }
+      const c = cls(code);
+      if ((c === CLS_ALU || c === CLS_ALU64 || c === CLS_LDX) && p.dst[q] === r) return undefined;
+      if (code === OP_CALL || code === OP_CALLX) return undefined;
+      if (c === CLS_STX && (code & 0xe0) === MODE_ATOMIC && (p.imm[q]! & 1) && (p.src[q] === r || r === 0)) return undefined;
+    }
+    return undefined;
+  }
+
+  /** The conditional jump at pc's condition as an i32. */
+  private condition(pc: number): void {
+    const p = this.checked.program;
+    const w = this.w;
+    const code = p.code[pc]!;
+    const narrow = cls(code) === CLS_JMP32;
+    const op = code & 0xf0;
+    this.get(p.dst[pc]!);
+    if (narrow) w.byte(OP.i32_wrap_i64);
+    this.operand(!narrow, (code & 0x08) !== 0, p.src[pc]!, p.imm[pc]!);
+    if (op === 0x40) {
+      w.byte(narrow ? OP.i32_and : OP.i64_and);
+      if (!narrow) w.byte(OP.i64_eqz).byte(OP.i32_eqz);
+    } else w.byte(narrow ? JMP_OPS[op]![1] : JMP_OPS[op]![0]);
+  }
+}

@@ -1,0 +1,334 @@
+// Maps in the VM's memory. Values live in VM memory (so programs get real pointers from a
+// lookup); keys are indexed from JavaScript. One class per family, kernel semantics for flags
+// and errors: update flags BPF_ANY/NOEXIST/EXIST, -E2BIG when a hash map is full, -ENOENT for
+// absent keys, -EINVAL for deleting array elements. Ring buffer and perf event array are in
+// ring-buffers.ts. Errors from the user-side methods are ErrnoErrors naming the map.
+
+import { BPF_MAP_FLAG, BPF_MAP_TYPE, BPF_UPDATE, ERRNO, nameOf } from '../uapi.js';
+import { ErrnoError } from '../errors.js';
+import { TAG_READ, TAG_RW, type VmMemory } from './memory.js';
+
+/** A map pointer in a program (what lddw with src 1 loads): tag in the high half, id in the low. */
+export const MAP_REF_HI = 0xfd;
+
+export interface VmMapSpec {
+  name: string;
+  type: number;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+  flags: number;
+}
+
+const PERCPU = new Set<number>([BPF_MAP_TYPE.PERCPU_ARRAY, BPF_MAP_TYPE.PERCPU_HASH, BPF_MAP_TYPE.LRU_PERCPU_HASH]);
+
+export abstract class VmMap {
+  /** Bytes of one user-visible value: valueSize, or round_up(valueSize, 8) × CPUs for per-CPU maps. */
+  readonly valueBufferSize: number;
+  /** Stride between per-CPU copies of one value in VM memory. */
+  readonly slotSize: number;
+
+  constructor(
+    readonly id: number,
+    readonly spec: VmMapSpec,
+    protected readonly mem: VmMemory,
+    readonly cpus: number,
+  ) {
+    const round = (spec.valueSize + 7) & ~7;
+    this.slotSize = PERCPU.has(spec.type) ? round * cpus : round;
+    this.valueBufferSize = PERCPU.has(spec.type) ? round * cpus : spec.valueSize;
+  }
+
+  protected err(op: string, errno: number, why: string): ErrnoError {
+    return new ErrnoError(`map "${this.spec.name}": ${op}: ${why}`, errno);
+  }
+
+  /** Address of the value (CPU 0's copy) for the key at `keyAddr`, or 0. */
+  abstract lookupAddr(key: Uint8Array): number;
+  /** 0 or a negative errno. `value` holds valueSize bytes (valueBufferSize from userspace). */
+  abstract updateElem(key: Uint8Array, value: Uint8Array, flags: number, fromUser: boolean): number;
+  abstract deleteElem(key: Uint8Array): number;
+  /** Next key after `key` (null = first), or undefined at the end. */
+  abstract nextKeyOf(key: Uint8Array | null): Uint8Array | undefined;
+  close(): void {}
+
+  /** The map reference a program holds for this map. */
+  get ref(): { lo: number; hi: number } {
+    return { lo: this.id, hi: MAP_REF_HI };
+  }
+
+  protected copyIn(addr: number, value: Uint8Array, fromUser: boolean): void {
+    const u8 = this.mem.u8;
+    if (!PERCPU.has(this.spec.type)) u8.set(value.subarray(0, this.spec.valueSize), addr);
+    else if (fromUser) u8.set(value.subarray(0, this.slotSize), addr);
+    else {
+      // A program updating a per-CPU map writes its own CPU's copy (CPU 0) and clears the others.
+      u8.fill(0, addr, addr + this.slotSize);
+      u8.set(value.subarray(0, this.spec.valueSize), addr);
+    }
+  }
+}
+
+export class ArrayMap extends VmMap {
+  readonly base: number;
+
+  constructor(id: number, spec: VmMapSpec, mem: VmMemory, cpus: number, readOnlyForProgram = false) {
+    super(id, spec, mem, cpus);
+    const tag = readOnlyForProgram || spec.flags & BPF_MAP_FLAG.RDONLY_PROG ? TAG_READ : TAG_RW;
+    this.base = mem.alloc(this.slotSize * spec.maxEntries, tag, `map "${spec.name}"`);
+    if (this.slotSize !== spec.valueSize && !PERCPU.has(spec.type)) {
+      for (let i = 0; i < spec.maxEntries; i++) {
+        mem.tag(this.base + i * this.slotSize + spec.valueSize, this.slotSize - spec.valueSize, 0);
+      }
+    }
+  }
+
+  private index(key: Uint8Array): number {
+    return (key[0]! | (key[1]! << 8) | (key[2]! << 16) | (key[3]! << 24)) >>> 0;
+  }
+
+  lookupAddr(key: Uint8Array): number {
+    const i = this.index(key);
+    return i < this.spec.maxEntries ? this.base + i * this.slotSize : 0;
+  }
+
+  /** Lookup with the key in VM memory at `keyAddr` (the helper's fast path). */
+  lookupAt(keyAddr: number): number {
+    const i = this.mem.view.getUint32(keyAddr, true);
+    return i < this.spec.maxEntries ? this.base + i * this.slotSize : 0;
+  }
+
+  updateElem(key: Uint8Array, value: Uint8Array, flags: number, fromUser: boolean): number {
+    if ((flags & ~BPF_UPDATE.F_LOCK) > BPF_UPDATE.EXIST) return -ERRNO.EINVAL;
+    const i = this.index(key);
+    if (i >= this.spec.maxEntries) return -ERRNO.E2BIG;
+    if (flags & BPF_UPDATE.NOEXIST) return -ERRNO.EEXIST;
+    this.copyIn(this.base + i * this.slotSize, value, fromUser);
+    return 0;
+  }
+
+  deleteElem(): number {
+    return -ERRNO.EINVAL;
+  }
+
+  nextKeyOf(key: Uint8Array | null): Uint8Array | undefined {
+    const next = key === null || this.index(key) >= this.spec.maxEntries ? 0 : this.index(key) + 1;
+    if (next >= this.spec.maxEntries) return undefined;
+    const out = new Uint8Array(4);
+    new DataView(out.buffer).setUint32(0, next, true);
+    return out;
+  }
+
+  override close(): void {
+    this.mem.free(this.base, this.slotSize * this.spec.maxEntries);
+  }
+}
+
+/** HASH, PERCPU_HASH, LRU_HASH, LRU_PERCPU_HASH: preallocated slots, like the kernel's default. */
+export class HashMap extends VmMap {
+  private readonly base: number;
+  private readonly index = new Map<number | string, number>(); // key → slot, in insertion (LRU: use) order
+  private readonly freeSlots: number[] = [];
+  private readonly lru: boolean;
+
+  constructor(id: number, spec: VmMapSpec, mem: VmMemory, cpus: number) {
+    super(id, spec, mem, cpus);
+    this.lru = spec.type === BPF_MAP_TYPE.LRU_HASH || spec.type === BPF_MAP_TYPE.LRU_PERCPU_HASH;
+    this.base = mem.alloc(this.slotSize * spec.maxEntries, TAG_RW, `map "${spec.name}"`);
+    for (let i = spec.maxEntries - 1; i >= 0; i--) this.freeSlots.push(i);
+  }
+
+  /** Index key of `size` bytes at `off`: a number up to 4 bytes (cheap to hash), else a string. */
+  private static keyOf(bytes: Uint8Array, off: number, size: number): number | string {
+    if (size <= 4) {
+      let v = 0;
+      for (let i = size - 1; i >= 0; i--) v = v * 256 + bytes[off + i]!;
+      return v;
+    }
+    let s = '';
+    for (let i = 0; i < size; i++) s += String.fromCharCode(bytes[off + i]!);
+    return s;
+  }
+
+  private static keyString(key: Uint8Array, size: number): number | string {
+    return HashMap.keyOf(key, 0, size);
+  }
+
+  private keyBytes(k: number | string): Uint8Array {
+    const size = this.spec.keySize;
+    const out = new Uint8Array(size);
+    if (typeof k === 'number') for (let i = 0, v = k; i < size; i++, v = Math.floor(v / 256)) out[i] = v & 0xff;
+    else for (let i = 0; i < size; i++) out[i] = k.charCodeAt(i);
+    return out;
+  }
+
+  lookupAt(keyAddr: number): number {
+    return this.lookupKey(HashMap.keyOf(this.mem.u8, keyAddr, this.spec.keySize));
+  }
+
+  lookupAddr(key: Uint8Array): number {
+    return this.lookupKey(HashMap.keyString(key, this.spec.keySize));
+  }
+
+  private lookupKey(k: number | string): number {
+    const slot = this.index.get(k);
+    if (slot === undefined) return 0;
+    if (this.lru) {
+      this.index.delete(k);
+      this.index.set(k, slot);
+    }
+    return this.base + slot * this.slotSize;
+  }
+
+  updateElem(key: Uint8Array, value: Uint8Array, flags: number, fromUser: boolean): number {
+    if (flags & ~(BPF_UPDATE.NOEXIST | BPF_UPDATE.EXIST | BPF_UPDATE.F_LOCK) || (flags & 3) === 3) return -ERRNO.EINVAL;
+    const k = HashMap.keyString(key, this.spec.keySize);
+    let slot = this.index.get(k);
+    if (slot !== undefined && (flags & 3) === BPF_UPDATE.NOEXIST) return -ERRNO.EEXIST;
+    if (slot === undefined && (flags & 3) === BPF_UPDATE.EXIST) return -ERRNO.ENOENT;
+    if (slot === undefined) {
+      slot = this.freeSlots.pop();
+      if (slot === undefined) {
+        if (!this.lru) return -ERRNO.E2BIG;
+        const [oldest, oldSlot] = this.index.entries().next().value as [number | string, number];
+        this.index.delete(oldest);
+        slot = oldSlot;
+      }
+    } else this.index.delete(k);
+    this.index.set(k, slot);
+    this.copyIn(this.base + slot * this.slotSize, value, fromUser);
+    return 0;
+  }
+
+  deleteElem(key: Uint8Array): number {
+    const k = HashMap.keyString(key, this.spec.keySize);
+    const slot = this.index.get(k);
+    if (slot === undefined) return -ERRNO.ENOENT;
+    this.index.delete(k);
+    this.freeSlots.push(slot);
+    return 0;
+  }
+
+  nextKeyOf(key: Uint8Array | null): Uint8Array | undefined {
+    const keys = [...this.index.keys()];
+    let i = 0;
+    if (key !== null) {
+      const at = keys.indexOf(HashMap.keyString(key, this.spec.keySize));
+      i = at < 0 ? 0 : at + 1; // an unknown key restarts from the first, as the kernel does
+    }
+    const k = keys[i];
+    return k === undefined ? undefined : this.keyBytes(k);
+  }
+
+  override close(): void {
+    this.mem.free(this.base, this.slotSize * this.spec.maxEntries);
+  }
+}
+
+/** QUEUE (FIFO) and STACK (LIFO): no keys; push/pop/peek from programs, update/lookup_and_delete from userspace. */
+export class QueueMap extends VmMap {
+  private readonly items: Uint8Array[] = [];
+
+  push(value: Uint8Array, flags: number): number {
+    if (flags & ~BPF_UPDATE.EXIST) return -ERRNO.EINVAL;
+    if (this.items.length >= this.spec.maxEntries) {
+      if (!(flags & BPF_UPDATE.EXIST)) return -ERRNO.E2BIG;
+      this.items.shift(); // BPF_EXIST on a full queue or stack drops the oldest element
+    }
+    this.items.push(value.slice(0, this.spec.valueSize));
+    return 0;
+  }
+
+  /** The element pop/peek would return, or undefined when empty. */
+  take(remove: boolean): Uint8Array | undefined {
+    const lifo = this.spec.type === BPF_MAP_TYPE.STACK;
+    if (!this.items.length) return undefined;
+    if (!remove) return this.items[lifo ? this.items.length - 1 : 0];
+    return lifo ? this.items.pop() : this.items.shift();
+  }
+
+  lookupAddr(): number {
+    return 0;
+  }
+
+  updateElem(_key: Uint8Array, value: Uint8Array, flags: number): number {
+    return this.push(value, flags);
+  }
+
+  deleteElem(): number {
+    return -ERRNO.EINVAL;
+  }
+
+  nextKeyOf(): Uint8Array | undefined {
+    return undefined;
+  }
+}
+
+/** PROG_ARRAY, ARRAY_OF_MAPS, HASH_OF_MAPS: slots hold ids of programs or maps, not bytes. */
+export class RefMap extends VmMap {
+  private readonly slots = new Map<string, number>();
+
+  constructor(
+    id: number, spec: VmMapSpec, mem: VmMemory, cpus: number,
+    /** Whether `id` names an object this map may hold (a program, or a map compatible with the inner spec). */
+    private readonly accepts: (id: number) => string | undefined,
+  ) {
+    super(id, spec, mem, cpus);
+  }
+
+  private keyOf(key: Uint8Array): string {
+    return Buffer.from(key.subarray(0, this.spec.keySize)).toString('hex');
+  }
+
+  private isArray(): boolean {
+    return this.spec.type !== BPF_MAP_TYPE.HASH_OF_MAPS;
+  }
+
+  /** The id stored for `key`, or undefined. */
+  get(key: Uint8Array): number | undefined {
+    return this.slots.get(this.keyOf(key));
+  }
+
+  lookupAddr(): number {
+    return 0;
+  }
+
+  updateElem(key: Uint8Array, value: Uint8Array, flags: number, fromUser: boolean): number {
+    if (!fromUser) return -ERRNO.EOPNOTSUPP;
+    if (this.isArray()) {
+      const i = new DataView(key.buffer, key.byteOffset, 4).getUint32(0, true);
+      if (i >= this.spec.maxEntries) return -ERRNO.E2BIG;
+    }
+    const k = this.keyOf(key);
+    if ((flags & 3) === BPF_UPDATE.NOEXIST && this.slots.has(k)) return -ERRNO.EEXIST;
+    if ((flags & 3) === BPF_UPDATE.EXIST && !this.slots.has(k)) return -ERRNO.ENOENT;
+    if (!this.isArray() && !this.slots.has(k) && this.slots.size >= this.spec.maxEntries) return -ERRNO.E2BIG;
+    const ref = new DataView(value.buffer, value.byteOffset, 4).getUint32(0, true);
+    if (this.accepts(ref)) return -ERRNO.EINVAL;
+    this.slots.set(k, ref);
+    return 0;
+  }
+
+  deleteElem(key: Uint8Array): number {
+    return this.slots.delete(this.keyOf(key)) ? 0 : -ERRNO.ENOENT;
+  }
+
+  nextKeyOf(key: Uint8Array | null): Uint8Array | undefined {
+    if (this.isArray()) {
+      const next = key === null ? 0 : new DataView(key.buffer, key.byteOffset, 4).getUint32(0, true) + 1;
+      if (next >= this.spec.maxEntries) return undefined;
+      const out = new Uint8Array(4);
+      new DataView(out.buffer).setUint32(0, next, true);
+      return out;
+    }
+    const keys = [...this.slots.keys()];
+    const at = key === null ? -1 : keys.indexOf(this.keyOf(key));
+    const k = keys[at + 1];
+    return k === undefined ? undefined : Uint8Array.from(Buffer.from(k, 'hex'));
+  }
+}
+
+export function describeMapType(type: number): string {
+  return `${type} (${nameOf(BPF_MAP_TYPE, type)})`;
+}
+

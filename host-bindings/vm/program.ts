@@ -1,0 +1,110 @@
+// A checked program ready to run, with its engine: the interpreter, the JIT, or both ("auto":
+// interpreted until it has run `hotThreshold` times, then compiled). Both engines leave r0 in
+// the register file and report a taken tail call the same way, so callers cannot tell them apart.
+
+import { BudgetExhausted, type Runtime } from './engine.js';
+import type { CheckedProgram } from './checks.js';
+import { interpret } from './interpreter.js';
+import { compileToWasm } from './jit.js';
+import { IrreducibleFlow } from './jit-structure.js';
+import { MemoryFault, TAG_WRITE } from './memory.js';
+
+export type EngineMode = 'interp' | 'jit' | 'auto';
+
+export interface EngineOptions {
+  mode?: EngineMode;
+  /** Runs in the interpreter before "auto" compiles (default 16). */
+  hotThreshold?: number;
+  /** Interpreter trace: one line per instruction (forces the interpreter). */
+  trace?: (line: string) => void;
+  /** Told when the JIT declines a program (it then stays interpreted). */
+  log?: (line: string) => void;
+}
+
+interface JitExports {
+  run(r1: number, r2: number): number;
+  callback(fnStart: number, r1: number, r2: number, r10: number): number;
+}
+
+export class ExecutableProgram {
+  private runs = 0;
+  private jit: JitExports | undefined;
+  private jitDeclined = false;
+  /** Milliseconds the last compilation took (bytes generation plus WebAssembly compilation). */
+  compileMs = 0;
+
+  constructor(
+    readonly checked: CheckedProgram,
+    private readonly rt: Runtime,
+    private readonly options: EngineOptions = {},
+  ) {
+    if (options.mode === 'jit' && !options.trace) this.compile();
+  }
+
+  get engine(): 'interp' | 'jit' {
+    return this.jit ? 'jit' : 'interp';
+  }
+
+  /** Runs from the entry with r1, r2 (32-bit values). Returns true when a tail call was taken. */
+  run(r1: number, r2 = 0): boolean {
+    const jit = this.jitFor();
+    if (jit) return jit.run(r1, r2) !== 0;
+    return interpret(this.checked, this.rt, 0, [r1, r2], this.rt.mem.stackTop, this.traceOption());
+  }
+
+  /** Runs the function starting at slot `start` (a bpf_loop callback) in a frame below `frameTop`. */
+  runFunction(start: number, r1: number, r2: number, frameTop: number): boolean {
+    const jit = this.jitFor();
+    if (jit) return jit.callback(start, r1, r2, frameTop) !== 0;
+    return interpret(this.checked, this.rt, start, [r1, r2], frameTop, this.traceOption());
+  }
+
+  private traceOption(): { trace?: (line: string) => void } {
+    return this.options.trace ? { trace: this.options.trace } : {};
+  }
+
+  private jitFor(): JitExports | undefined {
+    if (this.jit || this.options.trace || this.jitDeclined) return this.jit;
+    const mode = this.options.mode ?? 'auto';
+    if (mode === 'interp') return undefined;
+    if (mode === 'jit' || ++this.runs > (this.options.hotThreshold ?? 16)) this.compile();
+    return this.jit;
+  }
+
+  compile(): void {
+    const t0 = performance.now();
+    let bytes: Uint8Array;
+    try {
+      const rt = this.rt;
+      bytes = compileToWasm(this.checked, {
+        memSize: rt.mem.size,
+        stackTop: rt.mem.stackTop,
+        ...(rt.arrayMapLayout ? { arrayMapLayout: (id: number) => rt.arrayMapLayout!(id) } : {}),
+      });
+    } catch (e) {
+      if (!(e instanceof IrreducibleFlow)) throw e;
+      this.jitDeclined = true;
+      this.options.log?.(`JIT declined, interpreting: ${e.message}`);
+      return;
+    }
+    const rt = this.rt;
+    const module = new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>);
+    const instance = new WebAssembly.Instance(module, {
+      env: {
+        mem: rt.mem.wasm,
+        helper: (id: number, pc: number) => rt.callHelper(id, pc),
+        fault: (pc: number, lo: number, hi: number, info: number) => {
+          const address = (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
+          throw new MemoryFault(pc, address, info & 0xff, ((info >> 8) & TAG_WRITE) !== 0);
+        },
+        budgetOut: (pc: number) => {
+          throw new BudgetExhausted(pc);
+        },
+        budget: rt.budget,
+        stop: rt.stop,
+      },
+    });
+    this.jit = instance.exports as unknown as JitExports;
+    this.compileMs = performance.now() - t0;
+  }
+}
