@@ -1,0 +1,127 @@
+// `wbpf run`: run a Wasm guest (WASI preview1 command module) with the wasm-bpf host ABI.
+
+import { statSync } from 'node:fs';
+import { WbpfError } from '../../../host-bindings/errors.js';
+import { BACKEND_CHOICES, type BackendChoice } from '../../backends.js';
+import { parseDuration } from '../../duration.js';
+import { runGuest, type RunOptions } from '../../runner.js';
+import { type CliCommand, type CliIo, UsageError } from '../command.js';
+
+const usage = `usage: wbpf run [options] <guest.wasm> [--] [args...]
+
+Runs a WASI preview1 command module in a worker thread, with argv = [<guest.wasm>, ...args],
+inherited stdio and the wasm-bpf host ABI. Everything after <guest.wasm> goes to the guest.
+
+options:
+  --dir <host[:guest]>     let the guest open files under a host directory (repeatable);
+                           mounted at the host path unless :guest is given. No directory is
+                           visible by default. Symlinks inside it can reach outside: only
+                           give directories nobody untrusted can write to.
+  --env <K=V>              set an environment variable for the guest (repeatable)
+  --timeout <duration>     stop the guest after e.g. 500ms, 3s, 1m (exit status 143, as SIGTERM)
+  --backend <auto|kernel|vm>
+                           where eBPF runs: auto (default) = the kernel when available, else the VM
+  -v, --verbose            log every host call (name, arguments, result) to stderr
+  -h, --help               show this help
+
+exit status: the guest's exit code; 1 when it traps or cannot start; 130 after Ctrl-C (SIGINT);
+143 after SIGTERM or --timeout; 2 for a usage error.`;
+
+export function parseRunArgs(args: string[]): RunOptions | 'help' {
+  const options: RunOptions = { wasm: '', args: [], env: {}, dirs: [] };
+  let i = 0;
+  const value = (flag: string): string => {
+    const v = args[++i];
+    if (v === undefined) throw new UsageError(`${flag} needs a value`);
+    return v;
+  };
+  for (; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--') {
+      i++;
+      break;
+    }
+    if (!arg.startsWith('-') || arg === '-') break;
+    const eq = arg.indexOf('=');
+    const [flag, inline] = arg.startsWith('--') && eq > 0 ? [arg.slice(0, eq), arg.slice(eq + 1)] : [arg, undefined];
+    const take = () => inline ?? value(flag);
+    switch (flag) {
+      case '-h':
+      case '--help':
+        return 'help';
+      case '-v':
+      case '--verbose':
+        options.verbose = true;
+        break;
+      case '--dir':
+        options.dirs!.push(parseDir(take()));
+        break;
+      case '--env': {
+        const kv = take();
+        const at = kv.indexOf('=');
+        if (at <= 0) throw new UsageError(`--env ${kv}: expected K=V`);
+        options.env![kv.slice(0, at)] = kv.slice(at + 1);
+        break;
+      }
+      case '--timeout': {
+        const text = take();
+        const ms = parseDuration(text);
+        if (ms === null) throw new UsageError(`--timeout ${text}: not a duration (e.g. 500ms, 3s, 1m)`);
+        options.timeoutMs = ms;
+        break;
+      }
+      case '--backend': {
+        const b = take();
+        if (!BACKEND_CHOICES.includes(b as BackendChoice)) {
+          throw new UsageError(`--backend ${b}: expected one of ${BACKEND_CHOICES.join(', ')}`);
+        }
+        options.backend = b as BackendChoice;
+        break;
+      }
+      default:
+        throw new UsageError(`unknown option ${arg}`);
+    }
+  }
+  const wasm = args[i];
+  if (wasm === undefined) throw new UsageError('missing <guest.wasm>');
+  options.wasm = wasm;
+  let rest = args.slice(i + 1);
+  if (rest[0] === '--') rest = rest.slice(1);
+  options.args = rest;
+  return options;
+}
+
+function parseDir(spec: string): { host: string; guest: string } {
+  const at = spec.indexOf(':');
+  const host = at < 0 ? spec : spec.slice(0, at);
+  const guest = at < 0 ? spec : spec.slice(at + 1);
+  if (!host || !guest) throw new UsageError(`--dir ${spec}: expected <host[:guest]>`);
+  let isDir = false;
+  try {
+    isDir = statSync(host).isDirectory();
+  } catch {
+    throw new UsageError(`--dir ${spec}: ${host} does not exist`);
+  }
+  if (!isDir) throw new UsageError(`--dir ${spec}: ${host} is not a directory`);
+  return { host, guest };
+}
+
+export const runCommand: CliCommand = {
+  name: 'run',
+  summary: 'run a Wasm guest with the wasm-bpf host ABI',
+  usage,
+  async run(args: string[], io: CliIo): Promise<number> {
+    const options = parseRunArgs(args);
+    if (options === 'help') {
+      io.stdout.write(usage + '\n');
+      return 0;
+    }
+    try {
+      return (await runGuest(options)).exitCode;
+    } catch (error) {
+      if (!(error instanceof WbpfError)) throw error;
+      io.stderr.write(`wbpf run: ${error.message}\n`);
+      return 1;
+    }
+  },
+};

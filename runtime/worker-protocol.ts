@@ -1,0 +1,28 @@
+// What the runner hands the guest's worker, and what the worker answers once the guest ended.
+
+import type { BackendKind } from './backends.js';
+import type { TrapReport } from './trap.js';
+
+export interface WorkerInput {
+  module: WebAssembly.Module;
+  /** For messages: the guest file as the user named it. */
+  file: string;
+  args: string[];
+  env: Record<string, string>;
+  /** Guest path -> host path. */
+  preopens: Record<string, string>;
+  stdio: [number, number, number];
+  /** Where host diagnostics go (fd). */
+  diagnosticsFd: number;
+  verbose: boolean;
+  /** Null when the guest imports nothing that needs a backend. */
+  backend: BackendKind | null;
+  stopBuffer: SharedArrayBuffer;
+  fdBuffer: SharedArrayBuffer;
+}
+
+export type WorkerOutcome =
+  | { kind: 'exited'; code: number }
+  | { kind: 'trapped'; trap: TrapReport }
+  | { kind: 'stopped' }
+  | { kind: 'failed'; message: string };

@@ -1,0 +1,90 @@
+// Entry of the thread a guest runs in. It opens the backend, instantiates the guest with WASI
+// and the wasm-bpf ABI, runs _start, releases what the guest created in the kernel whatever
+// happened, and posts the outcome. Output and diagnostics are written synchronously to the fds
+// from this thread, so nothing is left in a buffer when the process is stopped.
+
+import { writeSync } from 'node:fs';
+import { parentPort, workerData } from 'node:worker_threads';
+import type { Backend } from '../host-bindings/backend.js';
+import { GuestMemory } from '../host-bindings/abi/guest-memory.js';
+import { GuestStopped } from '../host-bindings/abi/stopped.js';
+import { WasmBpfHost } from '../host-bindings/abi/wasm-bpf.js';
+import { openBackend } from './backends.js';
+import { SharedFdTable } from './fd-table.js';
+import { StopFlag } from './stop-flag.js';
+import { trapReport } from './trap.js';
+import { WASI_MODULE, loadWasi, wasiImports } from './wasi.js';
+import type { WorkerInput, WorkerOutcome } from './worker-protocol.js';
+
+// Deep guest stacks are worth showing whole in a trap report.
+Error.stackTraceLimit = 200;
+
+const input = workerData as WorkerInput;
+const log = (line: string) => {
+  try {
+    writeSync(input.diagnosticsFd, line.endsWith('\n') ? line : line + '\n');
+  } catch {
+    // A closed stderr must not turn into a guest failure.
+  }
+};
+
+async function run(): Promise<WorkerOutcome> {
+  const stop = new StopFlag(input.stopBuffer);
+  const { WASI } = await loadWasi();
+  const wasi = new WASI({
+    version: 'preview1',
+    args: input.args,
+    env: input.env,
+    preopens: input.preopens,
+    stdin: input.stdio[0],
+    stdout: input.stdio[1],
+    stderr: input.stdio[2],
+    returnOnExit: true,
+  });
+  let backend: Backend | null = null;
+  if (input.backend) {
+    try {
+      backend = await openBackend(input.backend, {
+        shouldStop: () => stop.requested,
+        log,
+        fds: new SharedFdTable(input.fdBuffer),
+      });
+    } catch (error) {
+      return { kind: 'failed', message: `open the ${input.backend} backend: ${(error as Error).message}` };
+    }
+  }
+  let memory: GuestMemory | null = null;
+  const host = backend
+    ? new WasmBpfHost({ backend, log, verbose: input.verbose, stopRequested: () => stop.requested })
+    : null;
+  const imports: WebAssembly.Imports = {
+    [WASI_MODULE]: wasiImports({ wasi, stop, memory: () => memory, ...(input.verbose ? { trace: log } : {}) }),
+    ...host?.imports(),
+  };
+  try {
+    const instance = await WebAssembly.instantiate(input.module, imports);
+    memory = new GuestMemory(instance.exports.memory as WebAssembly.Memory);
+    host?.bind(instance);
+    const code = wasi.start(instance);
+    return { kind: 'exited', code: code & 0xff };
+  } catch (error) {
+    if (error instanceof GuestStopped) return { kind: 'stopped' };
+    const trap = trapReport(error);
+    if (trap) return { kind: 'trapped', trap };
+    if (error instanceof WebAssembly.LinkError) return { kind: 'failed', message: `link the guest: ${error.message}` };
+    const detail = input.verbose && error instanceof Error ? `\n${error.stack}` : '';
+    return { kind: 'failed', message: `${(error as Error)?.message ?? String(error)}${detail}` };
+  } finally {
+    try {
+      host?.close();
+      backend?.close();
+    } catch (error) {
+      log(`wbpf: release the guest's eBPF objects: ${(error as Error).message}`);
+    }
+  }
+}
+
+run().then(
+  (outcome) => parentPort!.postMessage(outcome),
+  (error: unknown) => parentPort!.postMessage({ kind: 'failed', message: String(error) } satisfies WorkerOutcome),
+);
