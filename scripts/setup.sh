@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(clang llvm lld wasi-libc libclang-rt-14-dev-wasm32 bpftool libbpf-dev libelf-dev zlib1g-dev
-          docker-registry skopeo apache2-utils openssl)
+          docker-registry skopeo apache2-utils openssl time)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

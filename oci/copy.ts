@@ -1,0 +1,116 @@
+// copy(): the one transfer function (oras-go Copy). Resolves a reference in the source, walks the
+// graph (index → manifests → config and layers), moves whatever the destination lacks, verifying
+// every byte, children before parents, and tags the root last. Pull, push, save and load are copy.
+import { Transform, type TransformCallback } from 'node:stream';
+import { parseManifest, childrenOf, type Descriptor } from './manifest.js';
+import { isIndexType, isManifestType } from './media-types.js';
+import { fetchBytes, verified, type Target } from './target.js';
+import { Readable } from 'node:stream';
+
+export interface CopyProgress {
+  /** A blob transfer starts (not called for content the destination already has). */
+  start?(desc: Descriptor): void;
+  bytes?(desc: Descriptor, n: number): void;
+  done?(desc: Descriptor, how: 'copied' | 'exists' | 'mounted'): void;
+}
+
+export interface CopyOptions {
+  /** Tag to give the root in the destination (default: none, copy by digest). */
+  tag?: string;
+  progress?: CopyProgress;
+  /** Parallel blob transfers. */
+  concurrency?: number;
+  /** Source repository on the same registry, for cross-repo mounts. */
+  mountFrom?: string;
+}
+
+export interface CopyResult {
+  descriptor: Descriptor;
+  copied: number;
+  skipped: number;
+}
+
+class Counter extends Transform {
+  constructor(private readonly onBytes: (n: number) => void) {
+    super();
+  }
+  override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
+    this.onBytes(chunk.length);
+    cb(null, chunk);
+  }
+}
+
+/** Runs `fn` over items, `limit` at a time; after a failure no new item starts, and the first
+ * error is thrown only once the running ones have settled (so no write is left half-done). */
+async function runLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length && !failure) {
+      try {
+        await fn(items[next++]!);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  });
+  await Promise.all(workers);
+  if (failure) throw failure.error;
+}
+
+function isManifestLike(desc: Descriptor): boolean {
+  return isManifestType(desc.mediaType) || isIndexType(desc.mediaType);
+}
+
+/** Copies the graph rooted at `reference` in `src` to `dst`. */
+export async function copy(src: Target, dst: Target, reference: string, options: CopyOptions = {}): Promise<CopyResult> {
+  const root = await src.resolve(reference);
+  return copyGraph(src, dst, root, options);
+}
+
+/** Copies the graph rooted at `root` (already resolved) to `dst`. */
+export async function copyGraph(src: Target, dst: Target, root: Descriptor, options: CopyOptions = {}): Promise<CopyResult> {
+  const result: CopyResult = { descriptor: root, copied: 0, skipped: 0 };
+  const progress = options.progress ?? {};
+  const done = new Set<string>();
+
+  const copyBlob = async (desc: Descriptor): Promise<void> => {
+    if (done.has(desc.digest)) return;
+    done.add(desc.digest);
+    if (await dst.exists(desc)) {
+      result.skipped++;
+      progress.done?.(desc, 'exists');
+      return;
+    }
+    if (options.mountFrom && dst.mount && (await dst.mount(desc, options.mountFrom))) {
+      result.skipped++;
+      progress.done?.(desc, 'mounted');
+      return;
+    }
+    progress.start?.(desc);
+    const stream = verified(await src.fetch(desc), desc, `${src.name}: ${desc.digest}`);
+    const counted = progress.bytes ? stream.pipe(new Counter((n) => progress.bytes!(desc, n))) : stream;
+    if (counted !== stream) stream.on('error', (e) => counted.destroy(e));
+    await dst.push(desc, counted);
+    result.copied++;
+    progress.done?.(desc, 'copied');
+  };
+
+  const copyNode = async (desc: Descriptor, tag?: string): Promise<void> => {
+    if (!isManifestLike(desc)) return copyBlob(desc);
+    const bytes = await fetchBytes(src, desc);
+    const parsed = parseManifest(bytes, desc.mediaType, `${src.name}: ${desc.digest}`);
+    const children = childrenOf(parsed);
+    await runLimited(children.filter((c) => !isManifestLike(c)), options.concurrency ?? 4, copyBlob);
+    for (const child of children.filter(isManifestLike)) await copyNode(child);
+    if (tag === undefined && (await dst.exists(desc))) {
+      result.skipped++;
+      return;
+    }
+    await dst.push(desc, Readable.from([bytes]), tag);
+    result.copied++;
+  };
+
+  await copyNode(root, options.tag);
+  return result;
+}

@@ -1,0 +1,17 @@
+// The public surface of the OCI layer, for index.ts and other layers.
+export { loadArchive, saveArchive } from './archive.js';
+export { buildBundle, CAPABILITIES_ANNOTATION, CAPABILITIES_CONFIG_KEY, type BuiltBundle, type BundleFile, type BundleFormat, type BundleInput } from './bundle.js';
+export { extractBundle, readBundle, type BundleView } from './bundle-reader.js';
+export { copyRemote, localName, pull, push, repositoryFor, type TransferOptions } from './client.js';
+export { copy, copyGraph, type CopyOptions, type CopyProgress, type CopyResult } from './copy.js';
+export { eraseCredential, findCredential, storeCredential, type Credential } from './credentials.js';
+export { DigestMismatchError } from './digest.js';
+export { LayoutStore, type StoredImage } from './layout-store.js';
+export { verifyLogin } from './login.js';
+export type { Descriptor, ImageIndex, ImageManifest } from './manifest.js';
+export { formatReference, parseReference, type Reference } from './reference.js';
+export { RegistryClient, RegistryPool, type RegistryOptions } from './registry-client.js';
+export { RegistryError } from './registry-error.js';
+export { RegistryRepository } from './registry-repository.js';
+export { openLocalStore, wbpfHome } from './store-location.js';
+export type { Target } from './target.js';

@@ -1,0 +1,259 @@
+// The local store: an OCI image layout (oci-layout, index.json, blobs/<alg>/<encoded>), tags as
+// org.opencontainers.image.ref.name on index.json entries, so skopeo's oci: transport and
+// oras --oci-layout read and write it. Blobs are written to a temp file, verified, fsynced and
+// renamed into place; index.json changes happen under a lock file, so concurrent pulls are safe.
+import { randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { FormatError, WbpfError } from '../host-bindings/errors.js';
+import { isDigest, parseDigest, VerifyingStream } from './digest.js';
+import { withFileLock } from './file-lock.js';
+import { childrenOf, manifestMediaType, parseManifest, validateDescriptor, type Descriptor, type ImageIndex } from './manifest.js';
+import { ANNOTATION_REF_NAME, isIndexType, isManifestType, OCI_INDEX } from './media-types.js';
+import { fetchBytes, type Target } from './target.js';
+
+const LAYOUT_FILE = 'oci-layout';
+const INDEX_FILE = 'index.json';
+const TMP_DIR = 'wbpf-tmp';
+
+export interface StoredImage {
+  reference: string;
+  descriptor: Descriptor;
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const handle = await fs.open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+export class LayoutStore implements Target {
+  readonly name: string;
+
+  private constructor(readonly root: string) {
+    this.name = `OCI layout ${root}`;
+  }
+
+  /** Opens (creating if needed) a layout directory. */
+  static async open(root: string): Promise<LayoutStore> {
+    const store = new LayoutStore(path.resolve(root));
+    await fs.mkdir(path.join(store.root, 'blobs', 'sha256'), { recursive: true });
+    await fs.mkdir(path.join(store.root, TMP_DIR), { recursive: true });
+    const layoutPath = path.join(store.root, LAYOUT_FILE);
+    try {
+      const layout = JSON.parse(await fs.readFile(layoutPath, 'utf8')) as { imageLayoutVersion?: string };
+      if (typeof layout.imageLayoutVersion !== 'string' || !layout.imageLayoutVersion.startsWith('1.')) {
+        throw new FormatError(`${layoutPath}: unsupported imageLayoutVersion ${JSON.stringify(layout.imageLayoutVersion)}`);
+      }
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
+        if (e instanceof FormatError) throw e;
+        throw new FormatError(`${layoutPath}: ${(e as Error).message}`);
+      }
+      await store.writeAtomic(layoutPath, Buffer.from('{"imageLayoutVersion":"1.0.0"}'));
+    }
+    await withFileLock(store.lockPath, async () => {
+      try {
+        await fs.access(path.join(store.root, INDEX_FILE));
+      } catch {
+        await store.writeIndex({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] });
+      }
+    });
+    return store;
+  }
+
+  private get lockPath(): string {
+    return path.join(this.root, `${INDEX_FILE}.lock`);
+  }
+
+  blobPath(digest: string): string {
+    const { algorithm, encoded } = parseDigest(digest);
+    return path.join(this.root, 'blobs', algorithm, encoded);
+  }
+
+  private async writeAtomic(file: string, bytes: Buffer): Promise<void> {
+    const tmp = path.join(this.root, TMP_DIR, `${path.basename(file)}.${randomBytes(8).toString('hex')}`);
+    const handle = await fs.open(tmp, 'w', 0o644);
+    try {
+      await handle.writeFile(bytes);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await fs.rename(tmp, file);
+    await fsyncDir(path.dirname(file));
+  }
+
+  async readIndex(): Promise<ImageIndex> {
+    const file = path.join(this.root, INDEX_FILE);
+    let bytes: Buffer;
+    try {
+      bytes = await fs.readFile(file);
+    } catch (e) {
+      throw new WbpfError(`${file}: ${(e as Error).message}`);
+    }
+    const parsed = parseManifest(bytes, OCI_INDEX, file);
+    if (parsed.kind !== 'index') throw new FormatError(`${file}: not an image index`);
+    return parsed.index;
+  }
+
+  private async writeIndex(index: ImageIndex): Promise<void> {
+    await this.writeAtomic(path.join(this.root, INDEX_FILE), Buffer.from(JSON.stringify(index)));
+  }
+
+  private async updateIndex(change: (index: ImageIndex) => void): Promise<void> {
+    await withFileLock(this.lockPath, async () => {
+      const index = await this.readIndex();
+      change(index);
+      await this.writeIndex(index);
+    });
+  }
+
+  async exists(desc: Descriptor): Promise<boolean> {
+    try {
+      const st = await fs.stat(this.blobPath(desc.digest));
+      return st.size === desc.size;
+    } catch {
+      return false;
+    }
+  }
+
+  async fetch(desc: Descriptor): Promise<Readable> {
+    const file = this.blobPath(desc.digest);
+    try {
+      await fs.access(file);
+    } catch {
+      throw new WbpfError(`${this.name}: blob ${desc.digest} not found`);
+    }
+    return createReadStream(file);
+  }
+
+  /** Writes a blob: temp file, verified while written, fsync, rename. A bad blob leaves nothing behind. */
+  async push(desc: Descriptor, content: Readable, tag?: string): Promise<void> {
+    validateDescriptor(desc, `${this.name}: push`);
+    if (await this.exists(desc)) {
+      content.destroy();
+    } else {
+      const final = this.blobPath(desc.digest);
+      await fs.mkdir(path.dirname(final), { recursive: true });
+      const tmp = path.join(this.root, TMP_DIR, `${parseDigest(desc.digest).encoded}.${randomBytes(8).toString('hex')}`);
+      try {
+        const out = createWriteStream(tmp, { mode: 0o644 });
+        await pipeline(content, new VerifyingStream(desc, `${this.name}: ${desc.digest}`), out);
+        const handle = await fs.open(tmp, 'r+');
+        try {
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
+        await fs.rename(tmp, final);
+      } catch (e) {
+        await fs.rm(tmp, { force: true });
+        throw e;
+      }
+    }
+    if (tag !== undefined) await this.tag(desc, tag);
+  }
+
+  async resolve(reference: string): Promise<Descriptor> {
+    if (isDigest(reference)) {
+      const file = this.blobPath(reference);
+      let size: number;
+      try {
+        size = (await fs.stat(file)).size;
+      } catch {
+        throw new WbpfError(`${this.name}: ${reference} not found`);
+      }
+      for (const entry of (await this.readIndex()).manifests) if (entry.digest === reference) return { mediaType: entry.mediaType, digest: reference, size };
+      const bytes = await fetchBytes(this, { mediaType: 'application/octet-stream', digest: reference, size });
+      return { mediaType: manifestMediaType(bytes), digest: reference, size };
+    }
+    const entry = (await this.readIndex()).manifests.find((d) => d.annotations?.[ANNOTATION_REF_NAME] === reference);
+    if (!entry) throw new WbpfError(`${this.name}: no image tagged "${reference}"`);
+    return entry;
+  }
+
+  async tag(desc: Descriptor, reference: string): Promise<void> {
+    if (!isManifestType(desc.mediaType) && !isIndexType(desc.mediaType)) {
+      throw new WbpfError(`${this.name}: cannot tag ${desc.digest}: ${desc.mediaType} is not a manifest`);
+    }
+    if (!(await this.exists(desc))) throw new WbpfError(`${this.name}: cannot tag ${desc.digest}: not in the store`);
+    const entry: Descriptor = { mediaType: desc.mediaType, digest: desc.digest, size: desc.size, annotations: { [ANNOTATION_REF_NAME]: reference } };
+    if (desc.artifactType) entry.artifactType = desc.artifactType;
+    await this.updateIndex((index) => {
+      index.manifests = index.manifests.filter((d) => d.annotations?.[ANNOTATION_REF_NAME] !== reference);
+      index.manifests.push(entry);
+    });
+  }
+
+  /** Removes a tag; returns the descriptor it pointed at, or undefined if there was no such tag. */
+  async untag(reference: string): Promise<Descriptor | undefined> {
+    let removed: Descriptor | undefined;
+    await this.updateIndex((index) => {
+      removed = index.manifests.find((d) => d.annotations?.[ANNOTATION_REF_NAME] === reference);
+      index.manifests = index.manifests.filter((d) => d !== removed);
+    });
+    return removed;
+  }
+
+  async list(): Promise<StoredImage[]> {
+    return (await this.readIndex()).manifests
+      .filter((d) => d.annotations?.[ANNOTATION_REF_NAME])
+      .map((d) => ({ reference: d.annotations![ANNOTATION_REF_NAME]!, descriptor: d }));
+  }
+
+  /** Digests reachable from index.json (manifests, their children, nested indexes). */
+  private async reachable(): Promise<Set<string>> {
+    const seen = new Set<string>();
+    const walk = async (desc: Descriptor): Promise<void> => {
+      if (seen.has(desc.digest)) return;
+      seen.add(desc.digest);
+      if (!isManifestType(desc.mediaType) && !isIndexType(desc.mediaType)) return;
+      if (!(await this.exists(desc))) return;
+      const parsed = parseManifest(await fetchBytes(this, desc), desc.mediaType, `${this.name}: ${desc.digest}`);
+      for (const child of childrenOf(parsed)) await walk(child);
+      if (parsed.kind === 'manifest' && parsed.manifest.subject) seen.add(parsed.manifest.subject.digest);
+    };
+    for (const d of (await this.readIndex()).manifests) await walk(d);
+    return seen;
+  }
+
+  /**
+   * Deletes blobs nothing references. Blobs and temp files younger than `graceMs` are kept: they
+   * may belong to a pull still in progress whose manifest is not tagged yet.
+   */
+  async prune(graceMs = 10 * 60_000): Promise<{ removed: string[]; freedBytes: number }> {
+    const removed: string[] = [];
+    let freedBytes = 0;
+    const now = Date.now();
+    await withFileLock(this.lockPath, async () => {
+      const keep = await this.reachable();
+      const blobs = path.join(this.root, 'blobs');
+      for (const alg of await fs.readdir(blobs)) {
+        const dir = path.join(blobs, alg);
+        for (const encoded of await fs.readdir(dir)) {
+          const digest = `${alg}:${encoded}`;
+          if (keep.has(digest)) continue;
+          const file = path.join(dir, encoded);
+          const st = await fs.stat(file);
+          if (now - st.mtimeMs < graceMs) continue;
+          await fs.rm(file, { force: true });
+          removed.push(digest);
+          freedBytes += st.size;
+        }
+      }
+      const tmp = path.join(this.root, TMP_DIR);
+      for (const name of await fs.readdir(tmp)) {
+        const file = path.join(tmp, name);
+        const st = await fs.stat(file);
+        if (now - st.mtimeMs >= graceMs) await fs.rm(file, { force: true });
+      }
+    });
+    return { removed, freedBytes };
+  }
+}

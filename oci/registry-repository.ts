@@ -1,0 +1,413 @@
+// A registry repository as a Target (distribution-spec v1.1 endpoints, oci.md A7/§5.1): manifests
+// as raw verified bytes, blob downloads that follow redirects and resume with Range, uploads
+// with HEAD-before-upload, cross-repo mount, POST+PUT or chunked PATCH with resume and cancel.
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { WbpfError } from '../host-bindings/errors.js';
+import { digestOf, isDigest, parseDigest, verifyBytes } from './digest.js';
+import { drain, header, readBody, type HttpResponse } from './http.js';
+import { MAX_MANIFEST_BYTES, manifestMediaType, parseManifest, type Descriptor, type ImageIndex } from './manifest.js';
+import { isIndexType, isManifestType, MANIFEST_ACCEPT, OCI_INDEX } from './media-types.js';
+import type { RegistryClient } from './registry-client.js';
+import { RegistryError, registryError } from './registry-error.js';
+import type { Target } from './target.js';
+
+export interface RepositoryOptions {
+  /** Actions this operation needs, requested up front as one token (scope union). */
+  actions?: Array<'pull' | 'push' | 'delete'>;
+  /** Repositories blobs may be mounted from (their pull scope joins the token request). */
+  mountSources?: string[];
+}
+
+function isManifestDescriptor(desc: Descriptor): boolean {
+  return isManifestType(desc.mediaType) || isIndexType(desc.mediaType);
+}
+
+function contentType(res: HttpResponse): string | undefined {
+  return header(res, 'content-type')?.split(';')[0]?.trim();
+}
+
+export class RegistryRepository implements Target {
+  readonly name: string;
+  private readonly scopes: string[];
+  private readonly manifestCache = new Map<string, Buffer>();
+
+  constructor(
+    readonly client: RegistryClient,
+    readonly repository: string,
+    options: RepositoryOptions = {},
+  ) {
+    this.name = `${client.registry}/${repository}`;
+    const actions = options.actions ?? ['pull'];
+    this.scopes = [`repository:${repository}:${actions.join(',')}`, ...(options.mountSources ?? []).map((r) => `repository:${r}:pull`)];
+  }
+
+  private path(kind: 'manifests' | 'blobs' | 'tags' | 'referrers', ref = ''): string {
+    return `/v2/${this.repository}/${kind}/${ref}`;
+  }
+
+  /** GETs a manifest as raw bytes, verified against the digest asked for and Docker-Content-Digest. */
+  async fetchManifest(reference: string): Promise<{ desc: Descriptor; bytes: Buffer }> {
+    const what = `pull manifest ${this.name}:${reference}`;
+    const res = await this.client.request({ method: 'GET', url: this.path('manifests', reference), headers: { accept: MANIFEST_ACCEPT.join(', ') }, scopes: this.scopes, what });
+    if (res.status !== 200) throw await registryError(res, what);
+    const bytes = await readBody(res, MAX_MANIFEST_BYTES, what);
+    const pinned = isDigest(reference) ? reference : header(res, 'docker-content-digest');
+    let digest: string;
+    if (pinned && isDigest(pinned)) {
+      verifyBytes(bytes, { digest: pinned, size: bytes.length }, what);
+      digest = pinned;
+    } else {
+      digest = digestOf(bytes);
+    }
+    const declared = contentType(res);
+    const mediaType = declared && declared !== 'application/json' && declared !== 'text/plain' ? declared : manifestMediaType(bytes);
+    parseManifest(bytes, mediaType, what);
+    this.manifestCache.set(digest, bytes);
+    return { desc: { mediaType, digest, size: bytes.length }, bytes };
+  }
+
+  async resolve(reference: string): Promise<Descriptor> {
+    return (await this.fetchManifest(reference)).desc;
+  }
+
+  async fetch(desc: Descriptor): Promise<Readable> {
+    if (isManifestDescriptor(desc)) {
+      const cached = this.manifestCache.get(desc.digest);
+      const bytes = cached ?? (await this.fetchManifest(desc.digest)).bytes;
+      return Readable.from([bytes]);
+    }
+    return Readable.from(this.download(desc));
+  }
+
+  /** Streams a blob; a connection cut mid-body resumes with a Range request at the byte reached. */
+  private async *download(desc: Descriptor): AsyncGenerator<Buffer> {
+    const what = `pull blob ${this.name}@${desc.digest}`;
+    let offset = 0;
+    let failures = 0;
+    let first = true;
+    while (first || offset < desc.size) {
+      first = false;
+      const headers: Record<string, string> = offset > 0 ? { range: `bytes=${offset}-` } : {};
+      const res = await this.client.request({ method: 'GET', url: this.path('blobs', desc.digest), headers, scopes: this.scopes, what });
+      let skip = 0;
+      if (res.status === 206) {
+        const start = Number(/bytes (\d+)-/.exec(header(res, 'content-range') ?? '')?.[1]);
+        if (start !== offset) {
+          await drain(res);
+          throw new WbpfError(`${what}: resumed at byte ${offset} but the registry sent a range starting at ${header(res, 'content-range')}`);
+        }
+      } else if (res.status === 200) {
+        skip = offset;
+      } else {
+        throw await registryError(res, what);
+      }
+      try {
+        for await (const raw of res.body) {
+          let chunk = raw as Buffer;
+          if (skip > 0) {
+            const n = Math.min(skip, chunk.length);
+            skip -= n;
+            chunk = chunk.subarray(n);
+            if (chunk.length === 0) continue;
+          }
+          offset += chunk.length;
+          yield chunk;
+        }
+      } catch (e) {
+        if (++failures > (this.client.options.retries ?? 4)) throw new WbpfError(`${what}: connection lost at byte ${offset}: ${(e as Error).message}`, { cause: e });
+        continue;
+      }
+      if (offset < desc.size && ++failures > (this.client.options.retries ?? 4)) {
+        throw new WbpfError(`${what}: body ended at byte ${offset} of ${desc.size}`);
+      }
+    }
+  }
+
+  async exists(desc: Descriptor): Promise<boolean> {
+    const kind = isManifestDescriptor(desc) ? 'manifests' : 'blobs';
+    const what = `check ${kind === 'blobs' ? 'blob' : 'manifest'} ${this.name}@${desc.digest}`;
+    const res = await this.client.request({ method: 'HEAD', url: this.path(kind, desc.digest), headers: kind === 'manifests' ? { accept: MANIFEST_ACCEPT.join(', ') } : {}, scopes: this.scopes, what });
+    await drain(res);
+    if (res.status === 200) return true;
+    if (res.status === 404) return false;
+    throw await registryError(res, what);
+  }
+
+  async push(desc: Descriptor, content: Readable, tag?: string): Promise<void> {
+    if (isManifestDescriptor(desc)) {
+      const chunks: Buffer[] = [];
+      for await (const c of content) chunks.push(c as Buffer);
+      await this.pushManifest(desc, Buffer.concat(chunks), tag);
+      return;
+    }
+    await this.uploadBlob(desc, content);
+  }
+
+  /** PUTs manifest bytes verbatim, with Content-Type = its media type, by tag or by digest. */
+  async pushManifest(desc: Descriptor, bytes: Buffer, tag?: string): Promise<void> {
+    const what = `push manifest ${this.name}:${tag ?? desc.digest}`;
+    verifyBytes(bytes, desc, what);
+    const res = await this.client.request({ method: 'PUT', url: this.path('manifests', tag ?? desc.digest), headers: { 'content-type': desc.mediaType }, body: bytes, scopes: this.scopes, what });
+    if (res.status !== 201 && res.status !== 200 && res.status !== 202) throw await registryError(res, what);
+    await drain(res);
+    const echoed = header(res, 'docker-content-digest');
+    if (echoed && isDigest(echoed) && parseDigest(echoed).algorithm === parseDigest(desc.digest).algorithm && echoed !== desc.digest) {
+      throw new WbpfError(`${what}: registry stored digest ${echoed}, expected ${desc.digest}`);
+    }
+    this.manifestCache.set(desc.digest, bytes);
+  }
+
+  async tag(desc: Descriptor, tag: string): Promise<void> {
+    const bytes = this.manifestCache.get(desc.digest) ?? (await this.fetchManifest(desc.digest)).bytes;
+    await this.pushManifest(desc, bytes, tag);
+  }
+
+  /** Cross-repo mount; true when the registry mounted it (201), false when it opened a session instead. */
+  async mount(desc: Descriptor, fromRepository: string): Promise<boolean> {
+    const what = `mount blob ${desc.digest} from ${fromRepository} into ${this.name}`;
+    const query = `?mount=${encodeURIComponent(desc.digest)}&from=${encodeURIComponent(fromRepository)}`;
+    const res = await this.client.request({ method: 'POST', url: this.path('blobs', 'uploads/') + query, scopes: this.scopes, what });
+    await drain(res);
+    if (res.status === 201) return true;
+    if (res.status === 202) {
+      const location = header(res, 'location');
+      if (location) await this.cancelUpload(new URL(location, await this.client.origin()));
+      return false;
+    }
+    throw await registryError(res, what);
+  }
+
+  private async cancelUpload(location: URL): Promise<void> {
+    try {
+      const res = await this.client.request({ method: 'DELETE', url: location, scopes: this.scopes, what: 'cancel upload', retry: false });
+      await drain(res);
+    } catch {
+      // best effort: the registry expires abandoned sessions
+    }
+  }
+
+  private nextLocation(res: HttpResponse, current: URL, what: string): URL {
+    const location = header(res, 'location');
+    if (!location) throw new WbpfError(`${what}: registry sent no upload Location`);
+    return new URL(location, current);
+  }
+
+  /** Uploads a blob unless present: POST, then one PUT (small) or PATCH chunks + PUT (large). */
+  async uploadBlob(desc: Descriptor, content: Readable): Promise<void> {
+    const what = `push blob ${this.name}@${desc.digest}`;
+    const post = await this.client.request({ method: 'POST', url: this.path('blobs', 'uploads/'), scopes: this.scopes, what });
+    if (post.status === 201) {
+      await drain(post);
+      content.destroy();
+      return;
+    }
+    if (post.status !== 202) throw await registryError(post, what);
+    await drain(post);
+    let location = this.nextLocation(post, post.url, what);
+    const minChunk = Number(header(post, 'oci-chunk-min-length')) || 0;
+    let chunkSize = Math.max(this.client.chunkSize, minChunk);
+    try {
+      const hash = createHash(parseDigest(desc.digest).algorithm);
+      let offset = 0;
+      let pending: Buffer[] = [];
+      let pendingLength = 0;
+      const flush = async (): Promise<void> => {
+        if (pendingLength === 0) return;
+        let chunk = Buffer.concat(pending, pendingLength);
+        pending = [];
+        pendingLength = 0;
+        while (chunk.length > 0) {
+          const piece = chunk.subarray(0, chunkSize);
+          const sent = await this.patch(location, piece, offset, what);
+          if (sent.tooLarge) {
+            if (piece.length <= 64 * 1024) throw new WbpfError(`${what}: registry rejects even ${piece.length}-byte chunks`);
+            chunkSize = Math.max(minChunk, Math.floor(piece.length / 2));
+            continue;
+          }
+          location = sent.location;
+          const advanced = sent.received - offset;
+          offset = sent.received;
+          chunk = chunk.subarray(advanced);
+        }
+      };
+      let smallBody: Buffer | undefined;
+      for await (const raw of content) {
+        const buf = raw as Buffer;
+        hash.update(buf);
+        pending.push(buf);
+        pendingLength += buf.length;
+        if (offset + pendingLength > desc.size) throw new WbpfError(`${what}: content is larger than the declared ${desc.size} bytes`);
+        if (pendingLength >= chunkSize && desc.size > chunkSize) await flush();
+      }
+      const actual = `${parseDigest(desc.digest).algorithm}:${hash.digest('hex')}`;
+      if (offset + pendingLength !== desc.size) throw new WbpfError(`${what}: content is ${offset + pendingLength} bytes, the descriptor says ${desc.size}`);
+      if (actual !== desc.digest) throw new WbpfError(`${what}: content digest is ${actual}, refusing to upload it as ${desc.digest}`);
+      if (desc.size <= chunkSize && offset === 0) {
+        smallBody = Buffer.concat(pending, pendingLength);
+      } else {
+        await flush();
+      }
+      const putUrl = new URL(location);
+      putUrl.searchParams.set('digest', desc.digest);
+      const put = await this.client.request({
+        method: 'PUT',
+        url: putUrl,
+        headers: { 'content-type': 'application/octet-stream' },
+        ...(smallBody ? { body: smallBody } : {}),
+        scopes: this.scopes,
+        what,
+        retry: false,
+      });
+      if (put.status !== 201 && put.status !== 204) throw await registryError(put, what);
+      await drain(put);
+    } catch (e) {
+      await this.cancelUpload(location);
+      content.destroy();
+      throw e;
+    }
+  }
+
+  /**
+   * Sends one chunk. On a lost connection or server error it asks the session how much arrived
+   * (GET <location>) and reports that, so the caller resends only the remainder.
+   */
+  private async patch(location: URL, piece: Buffer, offset: number, what: string): Promise<{ location: URL; received: number; tooLarge?: boolean }> {
+    const headers = {
+      'content-type': 'application/octet-stream',
+      'content-range': `${offset}-${offset + piece.length - 1}`,
+    };
+    let res: HttpResponse | undefined;
+    let failure: unknown;
+    try {
+      res = await this.client.request({ method: 'PATCH', url: location, headers, body: piece, scopes: this.scopes, what, retry: false });
+    } catch (e) {
+      failure = e;
+    }
+    if (res && res.status === 202) {
+      await drain(res);
+      const next = this.nextLocation(res, location, what);
+      const end = /^(?:bytes=)?0-(\d+)$/.exec(header(res, 'range') ?? '');
+      return { location: next, received: end ? Number(end[1]) + 1 : offset + piece.length };
+    }
+    if (res && (res.status === 413 || (res.status === 416 && /too large/i.test((await readBody(res, 64 * 1024, what).catch(() => Buffer.alloc(0))).toString())))) {
+      await drain(res);
+      return { location, received: offset, tooLarge: true };
+    }
+    if (res && res.status < 500) throw await registryError(res, what);
+    if (res) await drain(res);
+    const status = await this.client.request({ method: 'GET', url: location, scopes: this.scopes, what: `${what}: upload status` });
+    if (status.status !== 204) {
+      throw failure ?? (await registryError(status, `${what}: chunk at byte ${offset} failed and the session cannot be resumed`));
+    }
+    await drain(status);
+    const end = /^(?:bytes=)?0-(\d+)$/.exec(header(status, 'range') ?? '');
+    // distribution answers "0-0" for an empty session as well as for one byte.
+    const received = end && !(offset === 0 && end[1] === '0') ? Number(end[1]) + 1 : 0;
+    if (received < offset || received > offset + piece.length) {
+      throw new WbpfError(`${what}: cannot resume: the registry has ${received} bytes, this chunk started at ${offset}`);
+    }
+    return { location: this.nextLocation(status, location, what), received };
+  }
+
+  /** All tags, following Link pagination, sorted (registries differ in order). */
+  async tags(pageSize = 1000): Promise<string[]> {
+    const all: string[] = [];
+    let url: string | URL = `${this.path('tags', 'list')}?n=${pageSize}`;
+    const what = `list tags of ${this.name}`;
+    for (let page = 0; page < 10_000; page++) {
+      const res = await this.client.request({ method: 'GET', url, scopes: this.scopes, what });
+      if (res.status !== 200) throw await registryError(res, what);
+      const body = await readBody(res, 16 << 20, what);
+      let json: { tags?: unknown };
+      try {
+        json = JSON.parse(body.toString('utf8')) as { tags?: unknown };
+      } catch {
+        throw new WbpfError(`${what}: response is not JSON`);
+      }
+      if (json.tags !== null && json.tags !== undefined && !Array.isArray(json.tags)) throw new WbpfError(`${what}: "tags" is not an array`);
+      for (const t of (json.tags as unknown[] | null) ?? []) if (typeof t === 'string') all.push(t);
+      const link = /<([^>]+)>\s*;\s*rel="?next"?/.exec(header(res, 'link') ?? '');
+      if (!link) break;
+      url = new URL(link[1]!, res.url);
+    }
+    return [...new Set(all)].sort();
+  }
+
+  /** Deletes a manifest by digest, or by tag where the registry supports tag deletion. */
+  async deleteManifest(reference: string): Promise<void> {
+    const what = `delete ${this.name}:${reference}`;
+    const res = await this.client.request({ method: 'DELETE', url: this.path('manifests', reference), scopes: this.scopes, what });
+    if (res.status === 202 || res.status === 200 || res.status === 204) {
+      await drain(res);
+      return;
+    }
+    const err = await registryError(res, what);
+    if ((res.status === 405 || res.status === 400) && !isDigest(reference)) {
+      throw new RegistryError(`${err.message} (this registry cannot delete tags; delete by digest instead)`, err.status, err.errors);
+    }
+    throw err;
+  }
+
+  async deleteBlob(digest: string): Promise<void> {
+    const what = `delete blob ${this.name}@${digest}`;
+    const res = await this.client.request({ method: 'DELETE', url: this.path('blobs', digest), scopes: this.scopes, what });
+    if (res.status !== 202 && res.status !== 200 && res.status !== 204) throw await registryError(res, what);
+    await drain(res);
+  }
+
+  /**
+   * Manifests that refer to `digest`: the referrers API, else the `sha256-<hex>` fallback tag.
+   * Anything but a 200 image index from the API counts as "unsupported" (GHCR 303s, 2.8 404s).
+   */
+  async referrers(digest: string, artifactType?: string): Promise<{ manifests: Descriptor[]; via: 'api' | 'tag' }> {
+    const what = `list referrers of ${this.name}@${digest}`;
+    const query = artifactType ? `?artifactType=${encodeURIComponent(artifactType)}` : '';
+    const res = await this.client.request({ method: 'GET', url: this.path('referrers', digest) + query, headers: { accept: OCI_INDEX }, scopes: this.scopes, what, followRedirects: false });
+    if (res.status === 200 && contentType(res) === OCI_INDEX) {
+      const parsed = parseManifest(await readBody(res, MAX_MANIFEST_BYTES, what), OCI_INDEX, what);
+      const list = parsed.kind === 'index' ? parsed.index.manifests : [];
+      const filtered = artifactType && header(res, 'oci-filters-applied') !== 'artifactType' ? list.filter((d) => d.artifactType === artifactType) : list;
+      return { manifests: filtered, via: 'api' };
+    }
+    if (res.status === 404) {
+      const err = await registryError(res, what);
+      if (err.code === 'NAME_UNKNOWN') throw err;
+    } else {
+      await drain(res);
+    }
+    const index = await this.fallbackIndex(digest);
+    const list = index?.manifests ?? [];
+    return { manifests: artifactType ? list.filter((d) => d.artifactType === artifactType) : list, via: 'tag' };
+  }
+
+  /** The referrers fallback tag for a digest: `<alg>-<encoded>`, truncated as the spec says. */
+  static fallbackTag(digest: string): string {
+    const { algorithm, encoded } = parseDigest(digest);
+    return `${algorithm.slice(0, 32)}-${encoded.slice(0, 64)}`.replace(/[^a-zA-Z0-9._-]/g, '-');
+  }
+
+  private async fallbackIndex(digest: string): Promise<ImageIndex | undefined> {
+    let fetched: { desc: Descriptor; bytes: Buffer };
+    try {
+      fetched = await this.fetchManifest(RegistryRepository.fallbackTag(digest));
+    } catch (e) {
+      if (e instanceof RegistryError && e.status === 404) return undefined;
+      throw e;
+    }
+    if (fetched.desc.digest === digest || !isIndexType(fetched.desc.mediaType)) {
+      throw new WbpfError(`referrers fallback tag ${RegistryRepository.fallbackTag(digest)} of ${this.name} does not hold an image index`);
+    }
+    const parsed = parseManifest(fetched.bytes, fetched.desc.mediaType);
+    return parsed.kind === 'index' ? parsed.index : undefined;
+  }
+
+  /** After pushing a manifest with `subject`, keeps the fallback index up to date if the registry did not. */
+  async addReferrer(subject: string, referrer: Descriptor): Promise<void> {
+    const index: ImageIndex = (await this.fallbackIndex(subject)) ?? { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] };
+    if (index.manifests.some((d) => d.digest === referrer.digest)) return;
+    index.manifests.push(referrer);
+    const bytes = Buffer.from(JSON.stringify(index));
+    await this.pushManifest({ mediaType: OCI_INDEX, digest: digestOf(bytes), size: bytes.length }, bytes, RegistryRepository.fallbackTag(subject));
+  }
+}

@@ -1,0 +1,173 @@
+// wbpf build: make a bundle from a guest and eBPF objects (or a directory with wbpf.json /
+// wbpf.yaml), describe what the objects do, store it in the local store and tag it.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { FormatError } from '../../../host-bindings/errors.js';
+import type { BundleFile, BundleFormat } from '../../../oci/bundle.js';
+import type { BundleCapabilities } from '../../bundle-capabilities.js';
+import { UsageError, type CliCommand } from '../command.js';
+import { helpRequested, parsed, reportErrors, writeJson } from '../oci-cli.js';
+
+const SPEC_FILES = ['wbpf.json', 'wbpf.yaml', 'wbpf.yml'];
+const FORMATS: BundleFormat[] = ['wbpf', 'ecli', 'cncf'];
+const ANNOTATION_FIELDS: Record<string, string> = {
+  version: 'org.opencontainers.image.version',
+  description: 'org.opencontainers.image.description',
+  source: 'org.opencontainers.image.source',
+  revision: 'org.opencontainers.image.revision',
+  licenses: 'org.opencontainers.image.licenses',
+  authors: 'org.opencontainers.image.authors',
+  url: 'org.opencontainers.image.url',
+};
+
+/** A bundle description file (wbpf.json / wbpf.yaml); paths are relative to its directory. */
+export interface BundleSpec {
+  name?: string;
+  tag?: string;
+  guest: string;
+  objects?: Array<string | { path: string; title?: string; arch?: string }>;
+  os?: 'wasip1' | 'wasip2';
+  format?: BundleFormat;
+  annotations?: Record<string, string>;
+  version?: string;
+  description?: string;
+  source?: string;
+  revision?: string;
+  licenses?: string;
+  authors?: string;
+  url?: string;
+}
+
+export async function readBundleSpec(dir: string): Promise<{ spec: BundleSpec; file: string }> {
+  for (const name of SPEC_FILES) {
+    const file = path.join(dir, name);
+    let text: string;
+    try {
+      text = await fs.readFile(file, 'utf8');
+    } catch {
+      continue;
+    }
+    let value: unknown;
+    try {
+      value = name.endsWith('.json') ? JSON.parse(text) : (await import('yaml')).parse(text);
+    } catch (e) {
+      throw new FormatError(`${file}: ${(e as Error).message}`);
+    }
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new FormatError(`${file}: must be an object`);
+    const spec = value as Record<string, unknown>;
+    if (typeof spec.guest !== 'string') throw new FormatError(`${file}: "guest" (path of the .wasm) is required`);
+    if (spec.objects !== undefined && !Array.isArray(spec.objects)) throw new FormatError(`${file}: "objects" must be a list`);
+    for (const [i, o] of ((spec.objects as unknown[]) ?? []).entries()) {
+      if (typeof o !== 'string' && (typeof o !== 'object' || o === null || typeof (o as { path?: unknown }).path !== 'string')) {
+        throw new FormatError(`${file}: objects[${i}] must be a path or {path, title?, arch?}`);
+      }
+    }
+    if (spec.format !== undefined && !FORMATS.includes(spec.format as BundleFormat)) throw new FormatError(`${file}: format must be one of ${FORMATS.join(', ')}`);
+    if (spec.os !== undefined && spec.os !== 'wasip1' && spec.os !== 'wasip2') throw new FormatError(`${file}: os must be wasip1 or wasip2`);
+    if (spec.annotations !== undefined && (typeof spec.annotations !== 'object' || spec.annotations === null || Object.values(spec.annotations).some((v) => typeof v !== 'string'))) {
+      throw new FormatError(`${file}: annotations must map names to strings`);
+    }
+    return { spec: value as BundleSpec, file };
+  }
+  throw new UsageError(`${dir} has no ${SPEC_FILES.join(' or ')}`);
+}
+
+function defaultReference(name: string, version?: string): string {
+  const clean = name.toLowerCase().replace(/\.wasm$/, '').replace(/[^a-z0-9._-]+/g, '-').replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, '') || 'bundle';
+  return `localhost/${clean}:${version && /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/.test(version) ? version : 'latest'}`;
+}
+
+export const buildCommand: CliCommand = {
+  name: 'build',
+  summary: 'Build a bundle (guest + eBPF objects) into the local store',
+  usage: `wbpf build [options] DIR
+wbpf build [options] GUEST.wasm [OBJECT.bpf.o...]
+
+DIR holds a wbpf.json or wbpf.yaml: {name, version, guest, objects: [path | {path, arch}],
+os, format, annotations, description, source, revision, licenses}.
+
+  -t, --tag REF            reference to tag the bundle with (default localhost/<name>:<version>)
+  --format wbpf|ecli|cncf  canonical bundle (default) or a single-layer compat image
+  --os wasip1|wasip2       Wasm platform recorded in the config (default wasip1)
+  --annotation KEY=VALUE   manifest annotation (repeatable)
+  --created TIME           RFC 3339 creation time (fix it for reproducible digests)
+  --json                   machine-readable output`,
+  async run(args, io) {
+    if (helpRequested(args, io, buildCommand.usage)) return 0;
+    const { values, positionals } = parsed(() =>
+      parseArgs({
+        args,
+        allowPositionals: true,
+        options: {
+          tag: { type: 'string', short: 't' },
+          format: { type: 'string' },
+          os: { type: 'string' },
+          annotation: { type: 'string', multiple: true },
+          created: { type: 'string' },
+          json: { type: 'boolean' },
+        },
+      }),
+    );
+    if (positionals.length === 0) throw new UsageError('build needs a directory or a guest .wasm');
+    if (values.format !== undefined && !FORMATS.includes(values.format as BundleFormat)) throw new UsageError(`--format must be one of ${FORMATS.join(', ')}`);
+    if (values.os !== undefined && values.os !== 'wasip1' && values.os !== 'wasip2') throw new UsageError('--os must be wasip1 or wasip2');
+    if (values.created !== undefined && !Number.isFinite(Date.parse(values.created))) throw new UsageError(`--created "${values.created}" is not a time`);
+    const annotations: Record<string, string> = {};
+    for (const a of values.annotation ?? []) {
+      const eq = a.indexOf('=');
+      if (eq <= 0) throw new UsageError(`--annotation "${a}" must be KEY=VALUE`);
+      annotations[a.slice(0, eq)] = a.slice(eq + 1);
+    }
+    return reportErrors('build', io, async () => {
+      const { buildBundle } = await import('../../../oci/bundle.js');
+      const { localName } = await import('../../../oci/client.js');
+      const { parseReference } = await import('../../../oci/reference.js');
+      const { openLocalStore } = await import('../../../oci/store-location.js');
+      const { computeCapabilities } = await import('../../bundle-capabilities.js');
+      let guest: BundleFile;
+      let objects: BundleFile[];
+      let spec: BundleSpec | undefined;
+      const first = positionals[0]!;
+      const st = await fs.stat(first).catch(() => undefined);
+      if (!st) throw new UsageError(`${first}: no such file or directory`);
+      if (st.isDirectory()) {
+        if (positionals.length > 1) throw new UsageError('build DIR takes no other files (list them in the spec file)');
+        spec = (await readBundleSpec(first)).spec;
+        guest = { path: path.resolve(first, spec.guest) };
+        objects = (spec.objects ?? []).map((o) => (typeof o === 'string' ? { path: path.resolve(first, o) } : { ...o, path: path.resolve(first, o.path) }));
+      } else {
+        guest = { path: first };
+        objects = positionals.slice(1).map((p) => ({ path: p }));
+      }
+      for (const [field, key] of Object.entries(ANNOTATION_FIELDS)) {
+        const v = spec?.[field as keyof BundleSpec];
+        if (typeof v === 'string') annotations[key] ??= v;
+      }
+      const guestBytes = await fs.readFile(guest.path).catch((e: Error) => {
+        throw new UsageError(`guest ${guest.path}: ${e.message}`);
+      });
+      const layers = await Promise.all(objects.map(async (o) => ({ name: o.title ?? path.basename(o.path), bytes: await fs.readFile(o.path) })));
+      const capabilities: BundleCapabilities = computeCapabilities(guestBytes, layers);
+      const reference = localName(parseReference(values.tag ?? spec?.tag ?? defaultReference(spec?.name ?? path.basename(guest.path), spec?.version)));
+      const store = await openLocalStore();
+      const built = await buildBundle(store, {
+        guest,
+        objects,
+        format: (values.format ?? spec?.format ?? 'wbpf') as BundleFormat,
+        os: (values.os ?? spec?.os ?? 'wasip1') as 'wasip1' | 'wasip2',
+        annotations: { ...spec?.annotations, ...annotations },
+        capabilities,
+        ...(values.created ? { created: values.created } : {}),
+      });
+      await store.tag(built.descriptor, reference);
+      if (values.json) writeJson(io, { reference, digest: built.descriptor.digest, manifest: built.manifest, capabilities });
+      else {
+        io.stdout.write(`${reference}: ${built.descriptor.digest}\n`);
+        const summary = [`programs: ${capabilities.programTypes.join(', ') || 'none'}`, `attach: ${capabilities.attachPoints.join(', ') || 'none'}`, `maps: ${capabilities.mapTypes.join(', ') || 'none'}`];
+        io.stdout.write(`  ${summary.join('; ')}\n`);
+      }
+      return 0;
+    });
+  },
+};

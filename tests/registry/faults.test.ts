@@ -1,0 +1,192 @@
+// What distribution 2.8 cannot show on its own, injected by a proxy in front of it: redirects to
+// another origin, 429 with Retry-After, a 4 MiB PATCH cap, a referrers endpoint, a connection cut
+// mid-blob, and a blob whose bytes do not match its digest.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { pull, push } from '../../oci/client.js';
+import { LayoutStore } from '../../oci/layout-store.js';
+import { RegistryPool } from '../../oci/registry-client.js';
+import { RegistryRepository } from '../../oci/registry-repository.js';
+import { startFaultProxy, type FaultProxy } from './fault-proxy.js';
+import { makeBundle } from './bundles.js';
+import { rigMissing, rigReason, startRegistry, tempDir, type Registry } from './rig.js';
+
+const MiB = 1024 * 1024;
+
+describe.skipIf(rigMissing)(`registry faults (skipped: ${rigReason})`, () => {
+  let reg: Registry;
+  let proxy: FaultProxy;
+  let work: string;
+  let store: LayoutStore;
+  let bigRef: string;
+
+  beforeAll(async () => {
+    reg = await startRegistry();
+    proxy = await startFaultProxy(reg.port);
+    work = await tempDir('wbpf-faults-');
+    store = await LayoutStore.open(path.join(work, 'store'));
+    const built = await makeBundle(store, path.join(work, 'big'), 9 * MiB, [3 * MiB]);
+    bigRef = `${proxy.host}/rig/big:1`;
+    await store.tag(built.descriptor, bigRef);
+  });
+  beforeEach(() => {
+    proxy.faults = {};
+    proxy.requests.length = 0;
+  });
+  afterAll(async () => {
+    await proxy?.stop();
+    await reg?.stop();
+    if (work) await fs.rm(work, { recursive: true, force: true });
+  });
+
+  const fresh = async (name: string) => LayoutStore.open(path.join(work, name));
+
+  it('uploads large blobs in PATCH chunks of at most 4 MiB, shrinking them when the registry caps bodies', async () => {
+    proxy.faults.patchCap = 3 * MiB;
+    await push(store, bigRef, undefined, { pool: new RegistryPool() });
+    const patches = proxy.requests.filter((r) => r.method === 'PATCH');
+    expect(patches.some((p) => p.status === 416)).toBe(true);
+    const accepted = patches.filter((p) => p.status === 202).map((p) => Number(p.contentLength));
+    expect(Math.max(...accepted)).toBeLessThanOrEqual(3 * MiB);
+    expect(accepted.reduce((a, b) => a + b, 0)).toBe(9 * MiB);
+  });
+
+  it('follows blob redirects to another origin without sending Authorization there', async () => {
+    proxy.faults.redirectBlobs = true;
+    const target = await fresh('redirect');
+    const pulled = await pull(target, bigRef, { pool: new RegistryPool({ credential: { registryToken: 'not-for-storage' } }) });
+    expect(pulled.copied).toBe(4);
+    expect(proxy.requests.filter((r) => r.status === 307).length).toBeGreaterThan(0);
+    expect(proxy.redirectAuthorization).toEqual([]);
+  });
+
+  it('waits out 429 Retry-After and succeeds', async () => {
+    const client = new RegistryPool().client(proxy.host);
+    await client.origin();
+    proxy.faults.tooManyRequests = { count: 2, retryAfter: '1' };
+    const started = Date.now();
+    const repo = new RegistryRepository(client, 'rig/big');
+    await repo.resolve('1');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1900);
+    expect(proxy.requests.filter((r) => r.status === 429)).toHaveLength(2);
+  });
+
+  it('gives up on persistent 429 with the registry error code', async () => {
+    proxy.faults.tooManyRequests = { count: 100, retryAfter: '0' };
+    const repo = new RegistryRepository(new RegistryPool({ retries: 2 }).client(proxy.host), 'rig/big');
+    await expect(repo.resolve('1')).rejects.toThrow(/HTTP 429: TOOMANYREQUESTS: slow down/);
+  });
+
+  it('resumes a download cut mid-blob with a Range request', async () => {
+    proxy.faults.cutBlob = { count: 1, after: 2 * MiB };
+    const target = await fresh('resume');
+    const pulled = await pull(target, bigRef, { pool: new RegistryPool() });
+    expect(pulled.copied).toBe(4);
+    const ranged = proxy.requests.filter((r) => r.range);
+    expect(ranged.length).toBe(1);
+    expect(Number(/bytes=(\d+)-/.exec(ranged[0]!.range!)![1])).toBeGreaterThan(0);
+  });
+
+  it('rejects a blob whose bytes do not match its digest and stores nothing of it', async () => {
+    const target = await fresh('corrupt');
+    const repo = new RegistryRepository(new RegistryPool().client(proxy.host), 'rig/big');
+    const desc = await repo.resolve('1');
+    const { parseManifest } = await import('../../oci/manifest.js');
+    const { fetchBytes } = await import('../../oci/target.js');
+    const parsed = parseManifest(await fetchBytes(repo, desc), desc.mediaType);
+    if (parsed.kind !== 'manifest') throw new Error('expected a manifest');
+    const victim = parsed.manifest.layers[1]!;
+    proxy.faults.corruptDigest = victim.digest;
+    await expect(pull(target, bigRef, { pool: new RegistryPool() })).rejects.toThrow(/digest mismatch/);
+    expect(await target.exists(victim)).toBe(false);
+    expect(await target.list()).toEqual([]);
+    expect(await fs.readdir(path.join(target.root, 'wbpf-tmp'))).toEqual([]);
+  });
+
+  it('uses the referrers API when the registry has one', async () => {
+    const repo = new RegistryRepository(new RegistryPool().client(proxy.host), 'rig/big');
+    const subject = await repo.resolve('1');
+    const entry = { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: subject.digest, size: 1, artifactType: 'application/vnd.example.sbom' };
+    proxy.faults.referrers = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [entry] };
+    const found = await repo.referrers(subject.digest, 'application/vnd.example.sbom');
+    expect(found).toEqual({ manifests: [entry], via: 'api' });
+  });
+  it('resumes a chunked upload cut mid-way, from the offset the session reports', async () => {
+    const built = await makeBundle(store, path.join(work, 'resume-up'), 9 * MiB, []);
+    const ref = `${proxy.host}/rig/resume-up:1`;
+    await store.tag(built.descriptor, ref);
+    proxy.faults.dropPatch = { skip: 1, count: 1 };
+    await push(store, ref, undefined, { pool: new RegistryPool() });
+    expect(proxy.requests.filter((r) => r.method === 'GET' && r.url.includes('/blobs/uploads/')).length).toBe(1);
+    const target = await fresh('resume-up-check');
+    expect((await pull(target, ref, { pool: new RegistryPool() })).descriptor.digest).toBe(built.descriptor.digest);
+  });
+
+  it('cancels the upload session when local content does not match its digest', async () => {
+    const built = await makeBundle(store, path.join(work, 'tampered'), 5 * MiB, []);
+    const ref = `${proxy.host}/rig/tampered:1`;
+    await store.tag(built.descriptor, ref);
+    const blobFile = store.blobPath(built.manifest.layers[0]!.digest);
+    const bytes = await fs.readFile(blobFile);
+    bytes[100] = bytes[100]! ^ 0xff;
+    await fs.writeFile(blobFile, bytes);
+    await expect(push(store, ref, undefined, { pool: new RegistryPool() })).rejects.toThrow(/digest mismatch/);
+    expect(proxy.requests.some((r) => r.method === 'DELETE' && r.url.includes('/blobs/uploads/'))).toBe(true);
+    const repo = new RegistryRepository(new RegistryPool().client(proxy.host), 'rig/tampered');
+    expect(await repo.exists(built.manifest.layers[0]!)).toBe(false);
+  });
+
+  it('follows Link pagination when listing tags', async () => {
+    const repo = new RegistryRepository(new RegistryPool().client(proxy.host), 'rig/big', { actions: ['pull', 'push'] });
+    const desc = await repo.resolve('1');
+    for (const t of ['e', 'd', 'c', 'b', 'a']) await repo.tag(desc, t);
+    proxy.faults.tagsPageSize = 2;
+    proxy.requests.length = 0;
+    expect(await repo.tags(2)).toEqual(['1', 'a', 'b', 'c', 'd', 'e']);
+    expect(proxy.requests.filter((r) => r.url.includes('/tags/list')).length).toBe(3);
+  });
+  describe('hostile manifests leave the store intact', () => {
+    const OCI = 'application/vnd.oci.image.manifest.v1+json';
+    const serve = (body: Buffer, headers: Record<string, string> = {}) => {
+      proxy.faults.manifest = { body, headers: { 'content-type': OCI, ...headers } };
+    };
+    const attempt = async (name: string) => {
+      const target = await fresh(name);
+      const error = await pull(target, bigRef, { pool: new RegistryPool() }).then(() => undefined, (e: Error) => e);
+      expect(await target.list()).toEqual([]);
+      expect(await fs.readdir(path.join(target.root, 'blobs', 'sha256'))).toEqual([]);
+      return error?.message ?? 'no error';
+    };
+
+    it('refuses oversized, malformed and mislabelled manifests', async () => {
+      serve(Buffer.alloc(5 * MiB, 32));
+      expect(await attempt('huge')).toMatch(/exceeds the 4194304-byte limit/);
+      serve(Buffer.from('{"schemaVersion": 2, "layers": ['));
+      expect(await attempt('malformed')).toMatch(/not valid JSON/);
+      serve(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI, config: { mediaType: 'x', digest: 'sha256:00', size: 1 }, layers: [] })));
+      expect(await attempt('baddigest')).toMatch(/config: invalid sha256 digest/);
+      serve(Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [] })), { 'content-type': OCI });
+      expect(await attempt('mislabelled')).toMatch(/layers must be an array|config/);
+    });
+
+    it('refuses a manifest whose bytes do not match Docker-Content-Digest', async () => {
+      serve(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI, config: { mediaType: 'x', digest: 'sha256:' + '0'.repeat(64), size: 1 }, layers: [] })), {
+        'docker-content-digest': 'sha256:' + '1'.repeat(64),
+      });
+      expect(await attempt('dcd')).toMatch(/digest mismatch/);
+    });
+
+    it('refuses layer titles that would escape the output directory', async () => {
+      const repo = new RegistryRepository(new RegistryPool().client(proxy.host), 'rig/big');
+      const { bytes } = await repo.fetchManifest('1');
+      const m = JSON.parse(bytes.toString()) as { layers: { annotations: Record<string, string> }[] };
+      m.layers[0]!.annotations['org.opencontainers.image.title'] = '../../../tmp/evil.wasm';
+      serve(Buffer.from(JSON.stringify(m)));
+      const target = await fresh('traversal');
+      const pulled = await pull(target, bigRef, { pool: new RegistryPool() });
+      const { readBundle } = await import('../../oci/bundle-reader.js');
+      await expect(readBundle(target, pulled.descriptor)).rejects.toThrow(/not a plain file name \(path traversal refused\)/);
+    });
+  });
+});
