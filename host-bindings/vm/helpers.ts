@@ -7,7 +7,7 @@ import { BPF_FUNC, BPF_MAP_TYPE, BPF_PROG_TYPE, ERRNO, nameOf } from '../uapi.js
 import { WbpfError } from '../errors.js';
 import { FUNC_REF_HI, HELPER_CONTINUE, HELPER_STOP } from './engine.js';
 import { ArrayMap, HashMap, MAP_REF_HI, QueueMap, RefMap, type VmMap } from './maps.js';
-import { TAG_READ, TAG_WRITE, type VmMemory } from './memory.js';
+import { REGS_ADDR, TAG_READ, TAG_WRITE, type VmMemory } from './memory.js';
 import { PerfEventArrayMap, RingBufMap } from './ring-buffers.js';
 import { out, setNumber } from './int64.js';
 
@@ -66,13 +66,15 @@ export function helperDenied(id: number, progType: number): string | undefined {
   return ok ? undefined : `${name} is not allowed in ${nameOf(BPF_PROG_TYPE, progType)} programs`;
 }
 
-const argsByMemory = new WeakMap<VmMemory, Args>();
+// One argument reader, reused while calls come from the same VM memory (the common case).
+let lastArgs: Args | undefined;
 
 export function callHelper(host: HelperHost, id: number, pc: number): number {
+  if (id === BPF_FUNC.map_lookup_elem && hashLookupFast(host)) return HELPER_CONTINUE;
   const def = HELPERS.get(id);
   if (!def) throw new HelperError(`pc ${pc}: call to unknown helper ${id}`);
-  let a = argsByMemory.get(host.mem);
-  if (!a) argsByMemory.set(host.mem, (a = new Args(host.mem)));
+  let a = lastArgs;
+  if (a === undefined || a.mem !== host.mem) lastArgs = a = new Args(host.mem);
   a.id = id;
   a.pc = pc;
   const r = def.fn(a, host);
@@ -154,6 +156,20 @@ function mapLookup(a: Args, host: HelperHost): number | void {
     return a.ret64(inner, MAP_REF_HI);
   }
   return m.lookupAddr(key);
+}
+
+/** bpf_map_lookup_elem on a hash map with a readable key, without the generic dispatch. */
+function hashLookupFast(host: HelperHost): boolean {
+  const mem = host.mem;
+  const i32 = mem.i32;
+  const r = REGS_ADDR >> 2;
+  if (i32[r + 3] !== MAP_REF_HI || i32[r + 5] !== 0) return false;
+  const m = host.map(i32[r + 2]!);
+  const key = i32[r + 4]!;
+  if (!(m instanceof HashMap) || key <= 0 || !mem.accessible(key, m.spec.keySize, TAG_READ)) return false;
+  i32[r] = m.lookupAt(key);
+  i32[r + 1] = 0;
+  return true;
 }
 
 function copyOrFault(a: Args, dst: number, size: number, srcAddr: number): number {

@@ -17,10 +17,11 @@ export interface InterpretOptions {
 
 /**
  * Run function starting at `entry` with r1..r5 as given (low 32 bits each, high 0) and r10 at
- * `frameTop`. Leaves r0 in the register file; returns true when it stopped for a tail call.
+ * `frameTop`, allowed `budget` loop back-edges. Leaves r0 in the register file and the budget left
+ * in the runtime's global; returns true when it stopped for a tail call.
  */
 export function interpret(
-  checked: CheckedProgram, rt: Runtime, entry: number, args: ArrayLike<number>, frameTop: number,
+  checked: CheckedProgram, rt: Runtime, entry: number, args: ArrayLike<number>, frameTop: number, budget: number,
   options: InterpretOptions = {},
 ): boolean {
   const p = checked.program;
@@ -32,7 +33,6 @@ export function interpret(
   const sh = mem.shadow;
   const memSize = mem.size;
   const trace = options.trace;
-  let budget: number = rt.budget.value;
   R.fill(0);
   for (let i = 0; i < args.length && i < 5; i++) R[2 * (i + 1)] = args[i]!;
   R[20] = frameTop;

@@ -116,12 +116,26 @@ export function buildCfg(p: Program, f: FunctionInfo): Cfg {
       }
     }
   }
-  const dominates = (a: number, b: number): boolean => {
-    for (let x = b; ; x = idom[x]!) {
-      if (x === a) return true;
-      if (x === 0) return a === 0;
+  // Dominance in O(1): a dominates b when b's dominator-tree interval lies inside a's.
+  const domChildren: number[][] = Array.from({ length: n }, () => []);
+  for (const b of order) if (b !== 0) domChildren[idom[b]!]!.push(b);
+  const enter = new Int32Array(n), leave = new Int32Array(n);
+  let clock = 0;
+  const walk: { b: number; i: number }[] = [{ b: 0, i: 0 }];
+  enter[0] = clock++;
+  while (walk.length) {
+    const top = walk[walk.length - 1]!;
+    const kids = domChildren[top.b]!;
+    if (top.i < kids.length) {
+      const k = kids[top.i++]!;
+      enter[k] = clock++;
+      walk.push({ b: k, i: 0 });
+    } else {
+      leave[top.b] = clock++;
+      walk.pop();
     }
-  };
+  }
+  const dominates = (a: number, b: number): boolean => enter[a]! <= enter[b]! && leave[b]! <= leave[a]!;
 
   const isMerge = new Uint8Array(n);
   const isLoopHeader = new Uint8Array(n);

@@ -4,7 +4,9 @@
 // sees ordinary structured code. Every load and store outside the stack is checked against the
 // shadow tags with two byte loads; constant r10 offsets were proven in range at load time.
 // Helpers are called through one i32-only import: the arguments go through the register file
-// in linear memory, so no BigInt crosses the boundary. Loop headers spend the back-edge budget.
+// in linear memory, so no BigInt crosses the boundary; array-map lookups of a map known at the
+// call, get_prandom_u32 and get_smp_processor_id are done in the module. Loop headers spend the
+// back-edge budget.
 
 import { FUNC_REF_HI, type ArrayMapLayout } from './engine.js';
 import { MAP_REF_HI } from './maps.js';
@@ -25,10 +27,10 @@ export interface JitLayout {
   arrayMapLayout?: (id: number) => ArrayMapLayout | undefined;
 }
 
-const T_HELPER = 0, T_FAULT = 1, T_BUDGET = 2, T_BSWAP32 = 3, T_BSWAP64 = 4, T_BPF = 5, T_CALLBACK = 6;
+const T_HELPER = 0, T_FAULT = 1, T_BUDGET = 2, T_BSWAP32 = 3, T_BSWAP64 = 4, T_BPF = 5, T_CALLBACK = 6, T_RUN = 7;
 const F_HELPER = 0, F_FAULT = 1, F_BUDGET = 2, F_BSWAP32 = 3, F_BSWAP64 = 4, F_FIRST_BPF = 5;
 const G_BUDGET = 0, G_STOP = 1, G_RAND = 2;
-const L_R0 = 6, L_T = 11, L_T2 = 12, L_A = 13, L_BUDGET = 14;
+const L_R0 = 6, L_T = 11, L_T2 = 12, L_A = 13, L_BUDGET = 14, L_PC = 15, L_INFO = 16;
 
 const regLocal = (r: number): number => (r === 0 ? L_R0 : r <= 5 ? r - 1 : r === 10 ? 5 : r + 1);
 
@@ -54,14 +56,15 @@ export function compileToWasm(checked: CheckedProgram, layout: JitLayout): Uint8
   const section = (id: number, body: ByteWriter): void => void m.byte(id).vec(body);
   const fnType = (params: number[], results: number[]): number[] => [0x60, params.length, ...params, results.length, ...results];
 
-  const types = new ByteWriter().u32(7);
-  types.bytes(fnType([I32, I32], [I32])); // helper(id, pc) -> stop; run(r1, r2) -> stop
+  const types = new ByteWriter().u32(8);
+  types.bytes(fnType([I32, I32], [I32])); // helper(id, pc) -> stop
   types.bytes(fnType([I32, I32, I32, I32], [])); // fault(pc, addrLo, addrHi, size | need << 8)
   types.bytes(fnType([I32], [])); // budgetOut(pc)
   types.bytes(fnType([I32], [I32]));
   types.bytes(fnType([I64], [I64]));
   types.bytes(fnType([I64, I64, I64, I64, I64, I64], [I64]));
   types.bytes(fnType([I32, I32, I32, I32], [I32])); // callback(fnStart, r1, r2, r10) -> stop
+  types.bytes(fnType([I32, I32, I32], [I32])); // run(r1, r2, budget) -> stop
   section(1, types);
 
   const imports = new ByteWriter().u32(6);
@@ -77,7 +80,7 @@ export function compileToWasm(checked: CheckedProgram, layout: JitLayout): Uint8
   const funcs = new ByteWriter().u32(2 + bodies.length + 2);
   funcs.u32(T_BSWAP32).u32(T_BSWAP64);
   for (let i = 0; i < bodies.length; i++) funcs.u32(T_BPF);
-  funcs.u32(T_HELPER).u32(T_CALLBACK);
+  funcs.u32(T_RUN).u32(T_CALLBACK);
   section(3, funcs);
 
   // The state of the in-module bpf_get_prandom_u32 (xorshift32), seeded per module.
@@ -120,6 +123,7 @@ function bswap64Body(): ByteWriter {
 
 function runBody(stackTop: number): ByteWriter {
   const w = new ByteWriter().u32(0);
+  w.byte(OP.local_get).u32(2).byte(OP.global_set).u32(G_BUDGET);
   w.byte(OP.i32_const).s32(REGS_ADDR);
   w.byte(OP.local_get).u32(0).byte(OP.i64_extend_i32_u);
   w.byte(OP.local_get).u32(1).byte(OP.i64_extend_i32_u);
@@ -149,6 +153,7 @@ function callbackBody(functions: FunctionInfo[], fnIndex: Map<number, number>): 
 }
 
 type Frame = { kind: 'loop' | 'block' | 'if'; node: number };
+const EXIT_BUDGET = -2, EXIT_FAULT = -3;
 
 class FunctionEmitter {
   private readonly w = new ByteWriter();
@@ -166,11 +171,27 @@ class FunctionEmitter {
 
   emit(): ByteWriter {
     const w = this.w;
-    w.u32(2).u32(7).byte(I64).u32(2).byte(I32); // locals: r0, r6..r9, t, t2 (i64); a, budget (i32)
+    w.u32(2).u32(7).byte(I64).u32(4).byte(I32); // locals: r0, r6..r9, t, t2 (i64); a, budget, pc, info (i32)
     this.cfg = buildCfg(this.checked.program, this.f);
+    // The slow paths (budget exhausted, memory fault) sit outside the body, reached by `br`, so
+    // that no call appears inside loops and V8 can keep the registers in machine registers.
+    w.byte(OP.block).byte(VOID);
+    this.frames.push({ kind: 'block', node: EXIT_BUDGET });
+    w.byte(OP.block).byte(VOID);
+    this.frames.push({ kind: 'block', node: EXIT_FAULT });
     this.loadBudget();
     this.doTree(0);
     w.byte(OP.unreachable).byte(OP.end);
+    this.frames.pop();
+    w.byte(OP.local_get).u32(L_PC);
+    w.byte(OP.local_get).u32(L_T).byte(OP.i32_wrap_i64);
+    w.byte(OP.local_get).u32(L_T);
+    this.i64(32);
+    w.byte(OP.i64_shr_u).byte(OP.i32_wrap_i64);
+    w.byte(OP.local_get).u32(L_INFO);
+    w.byte(OP.call).u32(F_FAULT).byte(OP.unreachable).byte(OP.end);
+    this.frames.pop();
+    w.byte(OP.local_get).u32(L_PC).byte(OP.call).u32(F_BUDGET).byte(OP.unreachable).byte(OP.end);
     return w;
   }
 
@@ -276,7 +297,15 @@ class FunctionEmitter {
     this.i32(0);
     w.byte(OP.i32_lt_s).byte(OP.if).byte(VOID);
     this.i32(pc);
-    w.byte(OP.call).u32(F_BUDGET).byte(OP.unreachable).byte(OP.end);
+    w.byte(OP.local_set).u32(L_PC);
+    this.exitTo(EXIT_BUDGET);
+    w.byte(OP.end);
+  }
+
+  /** `br` to one of the function's slow paths from inside one `if`. */
+  private exitTo(node: number): void {
+    const i = this.frames.findIndex((f) => f.node === node);
+    this.w.byte(OP.br).u32(this.frames.length - 1 - i + 1);
   }
 
   /** Leaves the checked i32 address of [base + off] in local a. */
@@ -307,15 +336,13 @@ class FunctionEmitter {
     w.byte(OP.end);
   }
 
+  /** Inside an `if`: record what faulted (the address is in t) and leave for the fault path. */
   private fault(pc: number, size: number, need: number): void {
-    const w = this.w;
     this.i32(pc);
-    w.byte(OP.local_get).u32(L_T).byte(OP.i32_wrap_i64);
-    w.byte(OP.local_get).u32(L_T);
-    this.i64(32);
-    w.byte(OP.i64_shr_u).byte(OP.i32_wrap_i64);
+    this.w.byte(OP.local_set).u32(L_PC);
     this.i32(size | (need << 8));
-    w.byte(OP.call).u32(F_FAULT).byte(OP.unreachable);
+    this.w.byte(OP.local_set).u32(L_INFO);
+    this.exitTo(EXIT_FAULT);
   }
 
   private loadA(): void {

@@ -59,13 +59,9 @@ export abstract class VmMap {
 
   protected copyIn(addr: number, value: Uint8Array, fromUser: boolean): void {
     const u8 = this.mem.u8;
-    if (!PERCPU.has(this.spec.type)) u8.set(value.subarray(0, this.spec.valueSize), addr);
-    else if (fromUser) u8.set(value.subarray(0, this.slotSize), addr);
-    else {
-      // A program updating a per-CPU map writes its own CPU's copy (CPU 0) and clears the others.
-      u8.fill(0, addr, addr + this.slotSize);
-      u8.set(value.subarray(0, this.spec.valueSize), addr);
-    }
+    // Userspace writes every CPU's copy of a per-CPU value; a program writes its own CPU's (0).
+    if (PERCPU.has(this.spec.type) && fromUser) u8.set(value.subarray(0, this.slotSize), addr);
+    else u8.set(value.subarray(0, this.spec.valueSize), addr);
   }
 }
 
@@ -194,6 +190,8 @@ export class HashMap extends VmMap {
         this.index.delete(oldest);
         slot = oldSlot;
       }
+      // A new element starts zeroed, as the kernel allocates it (other CPUs' copies included).
+      this.mem.u8.fill(0, this.base + slot * this.slotSize, this.base + (slot + 1) * this.slotSize);
     } else this.index.delete(k);
     this.index.set(k, slot);
     this.copyIn(this.base + slot * this.slotSize, value, fromUser);

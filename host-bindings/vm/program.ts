@@ -22,7 +22,7 @@ export interface EngineOptions {
 }
 
 interface JitExports {
-  run(r1: number, r2: number): number;
+  run(r1: number, r2: number, budget: number): number;
   callback(fnStart: number, r1: number, r2: number, r10: number): number;
 }
 
@@ -45,18 +45,21 @@ export class ExecutableProgram {
     return this.jit ? 'jit' : 'interp';
   }
 
-  /** Runs from the entry with r1, r2 (32-bit values). Returns true when a tail call was taken. */
-  run(r1: number, r2 = 0): boolean {
+  /**
+   * Runs from the entry with r1, r2 (32-bit values) and `budget` loop entries. Returns true when
+   * a tail call was taken; the budget left is then in the runtime's budget global.
+   */
+  run(r1: number, r2: number, budget: number): boolean {
     const jit = this.jitFor();
-    if (jit) return jit.run(r1, r2) !== 0;
-    return interpret(this.checked, this.rt, 0, [r1, r2], this.rt.mem.stackTop, this.traceOption());
+    if (jit) return jit.run(r1, r2, budget) !== 0;
+    return interpret(this.checked, this.rt, 0, [r1, r2], this.rt.mem.stackTop, budget, this.traceOption());
   }
 
   /** Runs the function starting at slot `start` (a bpf_loop callback) in a frame below `frameTop`. */
   runFunction(start: number, r1: number, r2: number, frameTop: number): boolean {
     const jit = this.jitFor();
     if (jit) return jit.callback(start, r1, r2, frameTop) !== 0;
-    return interpret(this.checked, this.rt, start, [r1, r2], frameTop, this.traceOption());
+    return interpret(this.checked, this.rt, start, [r1, r2], frameTop, this.rt.budget.value, this.traceOption());
   }
 
   private traceOption(): { trace?: (line: string) => void } {

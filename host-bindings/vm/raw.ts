@@ -49,9 +49,8 @@ export class RawMachine {
     const addr = this.mem.alloc(input.length, TAG_RW, 'input memory');
     try {
       this.mem.u8.set(input, addr);
-      this.rt.budget.value = options.budget ?? DEFAULT_BUDGET;
       this.rt.stop.value = 0;
-      program.run(addr, input.length);
+      program.run(addr, input.length, options.budget ?? DEFAULT_BUDGET);
       this.lastEngine = program.engine;
       return BigInt.asUintN(64, this.mem.readReg(0));
     } finally {

@@ -269,12 +269,13 @@ export class Vm {
     host.running = true;
     host.packet = packet;
     host.tailCalls = 0;
-    this.rt.budget.value = this.budget;
     let p = first;
+    let budget = this.budget;
     try {
       for (;;) {
         host.current = p;
-        if (!p.exec.run(r1, r2)) return;
+        if (!p.exec.run(r1, r2, budget)) return;
+        budget = this.rt.budget.value;
         p = host.pendingTail!;
         host.pendingTail = undefined;
         this.rt.stop.value = 0;

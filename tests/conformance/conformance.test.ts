@@ -11,8 +11,9 @@ describe.skipIf(!present)(`bpf_conformance suite at ${SUITE_DIR}`, () => {
     it(`passes every test in the ${mode === 'jit' ? 'JIT' : 'interpreter'}`, () => {
       const result = runSuite(SUITE_DIR, mode);
       const summary = result.lines[result.lines.length - 1]!;
-      console.log(`[${mode}] ${summary}`);
-      expect(result.lines.filter((l) => l.startsWith('FAIL'))).toEqual([]);
+      const failures = result.lines.filter((l) => l.startsWith('FAIL'));
+      console.log([`conformance suite, ${mode === 'jit' ? 'JIT' : 'interpreter'}:`, ...failures, summary].join('\n'));
+      expect(failures).toEqual([]);
       expect(summary).toBe('313 passed, 0 failed');
     });
   }

@@ -153,7 +153,9 @@ export const testRunCommand: CliCommand = {
         writeFileSync(a.dataOut, r.dataOut);
         io.stdout.write(`data_out: ${r.dataOut.length} bytes written to ${a.dataOut}\n`);
       } else if (r.dataOut.length) {
-        io.stdout.write(`data_out: ${Buffer.from(r.dataOut).toString('hex').replace(/(.{2})(?!$)/g, '$1 ')}\n`);
+        const shown = r.dataOut.subarray(0, 256);
+        const more = r.dataOut.length > shown.length ? ` ... (${r.dataOut.length} bytes; --data-out writes them all)` : '';
+        io.stdout.write(`data_out: ${Buffer.from(shown).toString('hex').replace(/(.{2})(?!$)/g, '$1 ')}${more}\n`);
       }
       return 0;
     } catch (e) {

@@ -332,6 +332,44 @@ for (const mode of MODES) {
       expect(() => vm.testRun(oob, { dataIn: data })).toThrow(/out-of-bounds load of 1 byte\(s\) .*\(pc 1\)/);
     });
 
+    it('csum_diff sums 32-bit words with end-around carry; bad sizes are -EINVAL', () => {
+      newVm();
+      const p = load(vm, 'p', XDP, `
+        stw [%r10-8], -1
+        stw [%r10-4], 2
+        mov %r1, 0
+        mov %r2, 0
+        mov %r3, %r10
+        add %r3, -8
+        mov %r4, 8
+        mov %r5, 0
+        call 28
+        exit`);
+      expect(vm.testRun(p, { dataIn: new Uint8Array(14) }).retval).toBe(2); // 0xffffffff + 2 wraps to 2
+      const bad = load(vm, 'bad', XDP, 'mov %r1, 0\nmov %r2, 0\nmov %r3, %r10\nadd %r3, -8\nmov %r4, 6\nmov %r5, 0\ncall 28\nexit');
+      expect(vm.testRun(bad, { dataIn: new Uint8Array(14) }).retval | 0).toBe(-ERRNO.EINVAL);
+    });
+
+    it('xdp_adjust_tail refuses to grow past the buffer or shrink below an Ethernet header', () => {
+      newVm();
+      const p = load(vm, 'p', XDP, 'mov %r2, -100\ncall 65\nexit');
+      expect(vm.testRun(p, { dataIn: new Uint8Array(60) }).retval | 0).toBe(-ERRNO.EINVAL);
+      const grow = load(vm, 'grow', XDP, 'mov %r2, 100000\ncall 65\nexit');
+      expect(vm.testRun(grow, { dataIn: new Uint8Array(60) }).retval | 0).toBe(-ERRNO.EINVAL);
+    });
+
+    it('get_current_comm writes the process name, NUL-terminated', () => {
+      newVm();
+      const p = load(vm, 'p', BPF_PROG_TYPE.KPROBE, `
+        mov %r1, %r10
+        add %r1, -16
+        mov %r2, 16
+        call 16
+        ldxb %r0, [%r10-16]
+        exit`);
+      expect(vm.trigger(p, new Uint8Array(8))).toBe(process.title.charCodeAt(0));
+    });
+
     it('socket filter test run: skb_load_bytes reads from the network header', () => {
       newVm();
       const p = load(vm, 'p', BPF_PROG_TYPE.SOCKET_FILTER, `
