@@ -12,6 +12,7 @@ import { writeSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { CALLBACK_WRAPPER_MODULE, WASM_BPF_IMPORTS, WASM_BPF_MODULE } from '../host-bindings/abi/wasm-bpf.js';
 import { type BackendChoice, type BackendKind, chooseBackend, closeKernelFds } from './backends.js';
+import type { CapabilityPolicy } from './capabilities.js';
 import { SharedFdTable } from './fd-table.js';
 import { compileGuest, readGuest } from './guest-module.js';
 import { checkImports, importsFrom } from './imports.js';
@@ -23,8 +24,14 @@ import type { WorkerInput, WorkerOutcome } from './worker-protocol.js';
 export interface RunOptions {
   /** Path of the guest module (a WASI preview1 command). */
   wasm: string;
-  /** Arguments after argv[0]; argv[0] is `wasm` as given. */
+  /** Arguments after argv[0]; argv[0] is `argv0`, else `wasm` as given. */
   args?: string[];
+  /** The guest's argv[0] when the file's path is not what it should see (a bundle's layer title). */
+  argv0?: string;
+  /** How messages name the guest (a bundle reference); default `wasm`. */
+  name?: string;
+  /** Refuse loads and attaches outside this policy (see runtime/capabilities.ts); absent = no check. */
+  capabilities?: CapabilityPolicy;
   env?: Record<string, string>;
   /** Host directories the guest may open, at the given guest path (default: the host path). */
   dirs?: { host: string; guest?: string }[];
@@ -79,8 +86,8 @@ export async function runGuest(options: RunOptions): Promise<RunResult> {
       // Nowhere left to report to.
     }
   };
-  const file = options.wasm;
-  const module = await compileGuest(await readGuest(file), file);
+  const file = options.name ?? options.wasm;
+  const module = await compileGuest(await readGuest(options.wasm), file);
   checkImports(module, { [WASI_MODULE]: await wasiFunctionNames(), ...WASM_BPF_IMPORTS }, file);
 
   // A guest without eBPF imports needs no backend, unless the user named one (then it must work).
@@ -101,13 +108,14 @@ export async function runGuest(options: RunOptions): Promise<RunResult> {
   const input: WorkerInput = {
     module,
     file,
-    args: [file, ...(options.args ?? [])],
+    args: [options.argv0 ?? options.wasm, ...(options.args ?? [])],
     env: options.env ?? {},
     preopens,
     stdio: options.stdio ?? [0, 1, 2],
     diagnosticsFd,
     verbose: options.verbose ?? false,
     backend,
+    ...(options.capabilities ? { capabilities: options.capabilities } : {}),
     stopBuffer: stop.buffer,
     fdBuffer: fds.buffer,
   };

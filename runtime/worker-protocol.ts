@@ -1,6 +1,7 @@
 // What the runner hands the guest's worker, and what the worker answers once the guest ended.
 
 import type { BackendKind } from './backends.js';
+import type { CapabilityPolicy } from './capabilities.js';
 import type { TrapReport } from './trap.js';
 
 export interface WorkerInput {
@@ -17,6 +18,8 @@ export interface WorkerInput {
   verbose: boolean;
   /** Null when the guest imports nothing that needs a backend. */
   backend: BackendKind | null;
+  /** What the guest may load and attach (a bundle's declaration); absent = no check. */
+  capabilities?: CapabilityPolicy;
   stopBuffer: SharedArrayBuffer;
   fdBuffer: SharedArrayBuffer;
 }

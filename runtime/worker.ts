@@ -52,6 +52,11 @@ async function run(): Promise<WorkerOutcome> {
     } catch (error) {
       return { kind: 'failed', message: `open the ${input.backend} backend: ${(error as Error).message}` };
     }
+    if (input.capabilities) {
+      const { guardBackend } = await import('./capabilities.js');
+      // The ABI reports failed attaches only when verbose; a refusal must always be seen.
+      backend = guardBackend(backend, input.capabilities, input.verbose ? {} : { log });
+    }
   }
   let memory: GuestMemory | null = null;
   const host = backend

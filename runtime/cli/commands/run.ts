@@ -1,16 +1,25 @@
-// `wbpf run`: run a Wasm guest (WASI preview1 command module) with the wasm-bpf host ABI.
+// `wbpf run`: run a Wasm guest (WASI preview1 command module) with the wasm-bpf host ABI, from a
+// file or from a bundle reference (pulled when missing, its declared capabilities enforced).
 
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { WbpfError } from '../../../host-bindings/errors.js';
 import { BACKEND_CHOICES, type BackendChoice } from '../../backends.js';
+import { parseAllow } from '../../capabilities.js';
 import { parseDuration } from '../../duration.js';
 import { runGuest, type RunOptions } from '../../runner.js';
 import { type CliCommand, type CliIo, UsageError } from '../command.js';
+import { progressFor } from '../oci-cli.js';
 
-const usage = `usage: wbpf run [options] <guest.wasm> [--] [args...]
+const usage = `usage: wbpf run [options] <guest.wasm | reference> [--] [args...]
 
 Runs a WASI preview1 command module in a worker thread, with argv = [<guest.wasm>, ...args],
 inherited stdio and the wasm-bpf host ABI. Everything after <guest.wasm> goes to the guest.
+
+A reference (localhost:5000/tools/bootstrap:1) runs a bundle: it is pulled into the local store
+when missing, its digests are verified, and argv[0] is the guest layer's title. The bundle
+declares what its eBPF objects do (program types, attach points, map types; see wbpf inspect);
+loading or attaching anything else fails with EPERM unless --allow permits it. A .wasm file
+declares nothing and is not checked.
 
 options:
   --dir <host[:guest]>     let the guest open files under a host directory (repeatable);
@@ -21,14 +30,24 @@ options:
   --timeout <duration>     stop the guest after e.g. 500ms, 3s, 1m (exit status 143, as SIGTERM)
   --backend <auto|kernel|vm>
                            where eBPF runs: auto (default) = the kernel when available, else the VM
+  --allow <what>           let a bundle's guest go beyond its declaration (repeatable, or
+                           comma-separated): all, prog:<type> (prog:xdp), map:<type>
+                           (map:hash), attach:<point> (attach:tracepoint/syscalls/sys_enter_openat,
+                           attach:xdp/eth0; a trailing * matches any rest: attach:kprobe/*)
   -v, --verbose            log every host call (name, arguments, result) to stderr
   -h, --help               show this help
 
 exit status: the guest's exit code; 1 when it traps or cannot start; 130 after Ctrl-C (SIGINT);
 143 after SIGTERM or --timeout; 2 for a usage error.`;
 
-export function parseRunArgs(args: string[]): RunOptions | 'help' {
-  const options: RunOptions = { wasm: '', args: [], env: {}, dirs: [] };
+/** RunOptions plus what only applies to a bundle reference. */
+export interface RunArgs extends RunOptions {
+  /** --allow values, checked; absent when none was given. */
+  allow?: string[];
+}
+
+export function parseRunArgs(args: string[]): RunArgs | 'help' {
+  const options: RunArgs = { wasm: '', args: [], env: {}, dirs: [] };
   let i = 0;
   const value = (flag: string): string => {
     const v = args[++i];
@@ -78,6 +97,15 @@ export function parseRunArgs(args: string[]): RunOptions | 'help' {
         options.backend = b as BackendChoice;
         break;
       }
+      case '--allow': {
+        const text = take();
+        try {
+          (options.allow ??= []).push(...parseAllow(text));
+        } catch (e) {
+          throw new UsageError(`--allow ${text}: ${(e as Error).message}`);
+        }
+        break;
+      }
       default:
         throw new UsageError(`unknown option ${arg}`);
     }
@@ -111,12 +139,15 @@ export const runCommand: CliCommand = {
   summary: 'run a Wasm guest with the wasm-bpf host ABI',
   usage,
   async run(args: string[], io: CliIo): Promise<number> {
-    const options = parseRunArgs(args);
-    if (options === 'help') {
+    const parsed = parseRunArgs(args);
+    if (parsed === 'help') {
       io.stdout.write(usage + '\n');
       return 0;
     }
+    const { allow, ...options } = parsed;
     try {
+      if (!existsSync(options.wasm)) Object.assign(options, await fromReference(options.wasm, allow ?? [], io));
+      else if (allow) io.stderr.write(`wbpf run: note: --allow has no effect on a .wasm file (it declares nothing, so nothing is checked)\n`);
       return (await runGuest(options)).exitCode;
     } catch (error) {
       if (!(error instanceof WbpfError)) throw error;
@@ -125,3 +156,16 @@ export const runCommand: CliCommand = {
     }
   },
 };
+
+/** For a bundle reference: the stored guest, its argv[0] and the capability policy; nothing for other arguments. */
+async function fromReference(arg: string, allow: string[], io: CliIo): Promise<Partial<RunOptions>> {
+  // Loaded only here: a plain .wasm run should not pay for the OCI modules.
+  const { resolveGuest } = await import('../../resolve-guest.js');
+  const { readDeclaration } = await import('../../capabilities.js');
+  const bar = progressFor(io, false, arg);
+  const resolved = await resolveGuest(arg, bar.progress ? { progress: bar.progress } : {}).finally(() => bar.finish());
+  if (!resolved) return {};
+  const source = resolved.reference;
+  const declared = resolved.capabilities === undefined || allow.includes('all') ? null : readDeclaration(resolved.capabilities, source);
+  return { wasm: resolved.wasmPath, argv0: resolved.title ?? source, name: source, capabilities: { source, declared, allow } };
+}
