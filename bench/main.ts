@@ -8,6 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { buildArtifacts, buildBlocker } from './build.js';
 import { coldStartMs } from './cold-start.js';
 import { nativeEventPath, wbpfEventPath, type ConsumerResult } from './event-path.js';
+import { benchOci } from './oci.js';
+import { benchVm } from './vm.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const cli = join(root, 'dist/runtime/cli/main.js');
@@ -96,7 +98,24 @@ async function main(): Promise<void> {
   process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
 }
 
-main().catch((err: unknown) => {
+/** `npm run bench -- [runtime] [vm] [oci]`: the parts to run, all by default. */
+async function all(): Promise<void> {
+  const wanted = new Set(process.argv.slice(2));
+  const run = (part: string) => wanted.size === 0 || wanted.has(part);
+  if (run('runtime')) await main();
+  for (const [part, bench] of [['vm', benchVm], ['oci', benchOci]] as const) {
+    if (!run(part)) continue;
+    process.stdout.write(`\n== ${part} ==\n`);
+    try {
+      await bench();
+    } catch (err) {
+      process.stderr.write(`bench: ${part}: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exitCode = 1;
+    }
+  }
+}
+
+all().catch((err: unknown) => {
   process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(1);
 });
