@@ -9,7 +9,7 @@ import type { ObjectSpec } from './object/spec.js';
 export interface BackendOptions {
   /** Checked between poll slices; when it returns true, poll returns early with -EINTR. */
   shouldStop?: () => boolean;
-  /** Called with every line of diagnostics (verbose host-call logs, verifier logs). */
+  /** Called with diagnostics (warnings, verbose host-call logs); a verifier log travels in the load error. */
   log?: (line: string) => void;
   /**
    * Told of every kernel fd the backend opens and closes, so that whoever runs the guest can

@@ -293,7 +293,10 @@ export class WasmBpfHost {
   }
 
   private loadFailed(n: number, message: string): bigint {
-    this.options.log(`wbpf: wasm_load_bpf_object: load guest object #${n}: ${message}`);
+    // Backend errors usually name the object already ("load program "x" of guest object #2").
+    const name = `guest object #${n}`;
+    const text = new RegExp(`${name}(?!\\d)`).test(message) ? message : `load ${name}: ${message}`;
+    this.options.log(`wbpf: wasm_load_bpf_object: ${text}`);
     return 0n;
   }
 

@@ -61,7 +61,9 @@ export class KernelObject implements LoadedObject {
         btfFd = this.fds.add(btfLoad(spec.btf, ctx.objectName ?? 'the object'));
       } catch (e) {
         // Like libbpf: programs and maps load without BTF, only func/line info and map types are lost.
-        ctx.log?.(`warning: ${(e as Error).message}; loading without BTF`);
+        // The kernel's BTF log follows the first line; the verdict belongs on that line.
+        const [verdict, ...kernelLog] = (e as Error).message.split('\n');
+        ctx.log?.([`warning: ${verdict}; loading without BTF`, ...kernelLog].join('\n'));
       }
     }
     for (const m of spec.maps) this.createMap(m, btfFd);
@@ -73,7 +75,6 @@ export class KernelObject implements LoadedObject {
           mapFd: (name) => this.maps.get(name)?.fd,
           kernelBtfId: ctx.kernelBtfId,
           objectName: ctx.objectName,
-          log: ctx.log,
         }),
       );
       this.programs.set(p.name, { spec: p, fd });
@@ -136,7 +137,8 @@ export class KernelObject implements LoadedObject {
         );
       } catch (e) {
         // Some map types refuse BTF type ids; libbpf retries without them too.
-        this.ctx.log?.(`warning: ${(e as Error).message}; retrying without BTF type ids`);
+        const message = (e as Error).message.replace(`create map "${m.name}"`, what);
+        this.ctx.log?.(`warning: ${message}; retrying without BTF type ids`);
       }
     }
     try {

@@ -31,7 +31,6 @@ export interface ProgramLoadContext {
   /** Resolves a kernel BTF type name (tp_btf "btf_trace_<tp>") to its id. */
   kernelBtfId(name: string): number;
   objectName?: string;
-  log?: (line: string) => void;
 }
 
 export function loadProgram(p: ProgramSpec, ctx: ProgramLoadContext): number {
@@ -39,22 +38,19 @@ export function loadProgram(p: ProgramSpec, ctx: ProgramLoadContext): number {
   const insns = patchMapReferences(p, ctx.mapFd, what);
   const attachBtfId = p.attachBtfName ? ctx.kernelBtfId(p.attachBtfName) : 0;
   try {
-    return progLoad(
-      {
-        name: p.name,
-        type: p.type,
-        insns,
-        license: p.license,
-        kernelVersion: p.kernelVersion,
-        flags: (p.sleepable ? BPF_PROG_FLAG.SLEEPABLE : 0) | (p.progFlags ?? 0),
-        expectedAttachType: p.expectedAttachType,
-        btfFd: ctx.btfFd,
-        funcInfo: p.funcInfo,
-        lineInfo: p.lineInfo,
-        attachBtfId,
-      },
-      ctx.log,
-    );
+    return progLoad({
+      name: p.name,
+      type: p.type,
+      insns,
+      license: p.license,
+      kernelVersion: p.kernelVersion,
+      flags: (p.sleepable ? BPF_PROG_FLAG.SLEEPABLE : 0) | (p.progFlags ?? 0),
+      expectedAttachType: p.expectedAttachType,
+      btfFd: ctx.btfFd,
+      funcInfo: p.funcInfo,
+      lineInfo: p.lineInfo,
+      attachBtfId,
+    });
   } catch (e) {
     if (e instanceof ErrnoError && ctx.objectName)
       throw new ErrnoError(e.message.replace(`load program "${p.name}"`, what), e.errno, { cause: e });

@@ -2,7 +2,7 @@
 // either returns the result or throws ErrnoError naming the command and the object involved.
 
 import { ErrnoError } from '../errors.js';
-import { BPF_CMD, BPF_OBJ_NAME_LEN, ERRNO } from '../uapi.js';
+import { BPF_CMD, BPF_MAP_TYPE, BPF_OBJ_NAME_LEN, ERRNO } from '../uapi.js';
 import { Attr, cString } from './attr.js';
 import { check, errnoText } from './errno.js';
 import { loadNative } from './native.js';
@@ -43,7 +43,16 @@ export function mapCreate(a: MapCreateAttr): number {
     .u32(52, a.btfKeyTypeId ?? 0)
     .u32(56, a.btfValueTypeId ?? 0)
     .u64(64, a.mapExtra ?? 0n);
-  return check(native().bpf(BPF_CMD.MAP_CREATE, attr.bytes), `create map "${a.name}"`);
+  const r = native().bpf(BPF_CMD.MAP_CREATE, attr.bytes);
+  if (r >= 0) return r;
+  // EINVAL alone does not say which attribute the kernel refused: show what was asked for.
+  throw new ErrnoError(`create map "${a.name}": ${errnoText(r)} (asked for ${mapAttrText(a)})`, -r);
+}
+
+function mapAttrText(a: MapCreateAttr): string {
+  const type = Object.entries(BPF_MAP_TYPE).find(([, v]) => v === a.type)?.[0].toLowerCase() ?? 'unknown';
+  const btf = a.btfFd ? `, btf key type ${a.btfKeyTypeId ?? 0}, value type ${a.btfValueTypeId ?? 0}` : '';
+  return `type ${a.type} (${type}), key_size ${a.keySize}, value_size ${a.valueSize}, max_entries ${a.maxEntries}, flags 0x${a.flags.toString(16)}${btf}`;
 }
 
 // Map element operations run once per guest call, so their attr is reused instead of allocated.
@@ -121,7 +130,7 @@ export function logTail(log: Uint8Array, lines = LOG_TAIL_LINES): string {
  * a level-1 log, growing the buffer on ENOSPC, and throws ErrnoError
  * `load program "NAME": verifier: <errno text>\n<log tail>`.
  */
-export function progLoad(p: ProgLoadAttr, log?: (line: string) => void): number {
+export function progLoad(p: ProgLoadAttr): number {
   const license = cString(p.license);
   const first = native().bpf(BPF_CMD.PROG_LOAD, progLoadAttr(p, license, null).bytes);
   if (first >= 0) return first;
@@ -140,7 +149,6 @@ export function progLoad(p: ProgLoadAttr, log?: (line: string) => void): number 
     // first errno is the real verdict.
     const errno = -r === ERRNO.ENOSPC ? -first : -r;
     const tail = logTail(buf);
-    if (tail) for (const line of tail.split('\n')) log?.(`${p.name}: ${line}`);
     const detail = tail ? `\n${tail}` : ' (the verifier log is empty: the kernel refused the program before verifying it)';
     throw new ErrnoError(`load program "${p.name}": verifier: ${errnoText(errno)}${detail}`, errno);
   }

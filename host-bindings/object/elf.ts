@@ -67,15 +67,16 @@ export interface ElfFile {
 }
 
 export function parseElf(bytes: Uint8Array): ElfFile {
-  if (bytes.length < 16 || bytes[0] !== 0x7f || bytes[1] !== 0x45 || bytes[2] !== 0x4c || bytes[3] !== 0x46) {
-    throw new FormatError('not an ELF file: bad magic');
+  if (bytes.length === 0) throw new FormatError('not an ELF file: it is empty');
+  const magic = [0x7f, 0x45, 0x4c, 0x46];
+  if (!magic.every((b, i) => i >= bytes.length || bytes[i] === b)) throw new FormatError('not an ELF file: bad magic');
+  // A cut-off copy of a real object starts right: say it is short rather than not ELF.
+  if (bytes.length < EHDR_SIZE) {
+    throw new FormatError(`truncated ELF: ${bytes.length} bytes, the header needs ${EHDR_SIZE}`);
   }
   if (bytes[4] !== 2) throw new FormatError(`not a BPF object: ELF class ${bytes[4]} is not ELFCLASS64`);
   if (bytes[5] !== 1 && bytes[5] !== 2) {
     throw new FormatError(`not a BPF object: ELF data encoding ${bytes[5]} is neither LSB nor MSB`);
-  }
-  if (bytes.length < EHDR_SIZE) {
-    throw new FormatError(`truncated ELF: ${bytes.length} bytes, the header needs ${EHDR_SIZE}`);
   }
   const r = new Reader(bytes, bytes[5] === 1);
   const machine = r.u16(0x12);
