@@ -4,6 +4,7 @@
 
 import type { Availability, Backend, BackendOptions } from '../host-bindings/backend.js';
 import { WbpfError } from '../host-bindings/errors.js';
+import type { Btf, BtfParts } from '../host-bindings/object/btf.js';
 
 export type BackendChoice = 'auto' | 'kernel' | 'vm';
 export type BackendKind = 'kernel' | 'vm';
@@ -11,8 +12,16 @@ export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'kernel', 'vm'
 
 interface KernelModule {
   openKernelBackend(options: BackendOptions): Backend;
-  kernelAvailability(): Availability;
   closeFds(fds: number[]): void;
+}
+
+interface KernelNativeModule {
+  kernelAvailability(): Availability;
+}
+
+interface VmlinuxModule {
+  readVmlinuxBtf(): Btf;
+  useVmlinuxBtf(parts: BtfParts): void;
 }
 
 interface VmModule {
@@ -22,6 +31,9 @@ interface VmModule {
 
 // Held in variables so the compiler does not resolve them: either may not exist yet.
 const KERNEL_MODULE = '../host-bindings/kernel/index.js';
+// Availability needs only the addon's loader, not the whole backend.
+const KERNEL_NATIVE_MODULE = '../host-bindings/kernel/native.js';
+const VMLINUX_MODULE = '../host-bindings/kernel/vmlinux.js';
 const VM_MODULE = '../host-bindings/vm/index.js';
 
 async function load<T>(specifier: string, exported: string): Promise<T | string> {
@@ -35,7 +47,7 @@ async function load<T>(specifier: string, exported: string): Promise<T | string>
 }
 
 export async function kernelAvailability(): Promise<Availability> {
-  const mod = await load<KernelModule>(KERNEL_MODULE, 'openKernelBackend');
+  const mod = await load<KernelNativeModule>(KERNEL_NATIVE_MODULE, 'kernelAvailability');
   if (typeof mod === 'string') return { available: false, reason: `host-bindings/kernel cannot be loaded (${mod})` };
   return mod.kernelAvailability();
 }
@@ -66,15 +78,47 @@ export async function chooseBackend(choice: BackendChoice): Promise<ChosenBacken
   throw new WbpfError(`no backend is available: kernel: ${kernel.reason}; vm: ${vm.reason}`);
 }
 
-export async function openBackend(kind: BackendKind, options: BackendOptions): Promise<Backend> {
+/**
+ * Opens a backend. `kernelBtf` is the kernel's BTF as another thread parsed it (kernelBtfParts),
+ * which spares this thread reading and parsing it when the guest loads its first object.
+ */
+export async function openBackend(kind: BackendKind, options: BackendOptions, kernelBtf?: BtfParts): Promise<Backend> {
   if (kind === 'kernel') {
     const mod = await load<KernelModule>(KERNEL_MODULE, 'openKernelBackend');
     if (typeof mod === 'string') throw new WbpfError(`the kernel backend cannot be loaded: ${mod}`);
+    if (kernelBtf) {
+      const vmlinux = await load<VmlinuxModule>(VMLINUX_MODULE, 'useVmlinuxBtf');
+      if (typeof vmlinux !== 'string') vmlinux.useVmlinuxBtf(kernelBtf);
+    }
     return mod.openKernelBackend(options);
   }
   const mod = await load<VmModule>(VM_MODULE, 'openVmBackend');
   if (typeof mod === 'string') throw new WbpfError(`the VM backend cannot be loaded: ${mod}`);
   return mod.openVmBackend(options);
+}
+
+/**
+ * The kernel's BTF, read and parsed for the guest's thread (see openBackend): the main thread
+ * does it while the guest's thread is still loading its modules. Undefined when it cannot be
+ * read; the guest's thread then tries itself, and reports why.
+ */
+export async function kernelBtfParts(): Promise<BtfParts | undefined> {
+  const vmlinux = await load<VmlinuxModule>(VMLINUX_MODULE, 'readVmlinuxBtf');
+  if (typeof vmlinux === 'string') return undefined;
+  try {
+    return vmlinux.readVmlinuxBtf().parts();
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Loads ahead the modules `auto` most likely opens: the kernel backend's, when it is available.
+ * For a thread that would otherwise wait; never throws (a failure here recurs, and is reported,
+ * when the backend is opened).
+ */
+export async function preloadLikelyBackend(): Promise<void> {
+  if ((await kernelAvailability()).available) await load<KernelModule>(KERNEL_MODULE, 'openKernelBackend');
 }
 
 /** Closes kernel fds a terminated worker left open. */

@@ -9,11 +9,11 @@
 // the guest as SIGTERM would, so it reports the same status; timeout(1)'s 124 would hide that).
 
 import { writeSync } from 'node:fs';
-import { Worker } from 'node:worker_threads';
 import { CALLBACK_WRAPPER_MODULE, WASM_BPF_IMPORTS, WASM_BPF_MODULE } from '../host-bindings/abi/wasm-bpf.js';
-import { type BackendChoice, type BackendKind, chooseBackend, closeKernelFds } from './backends.js';
+import { type BackendChoice, type BackendKind, chooseBackend, closeKernelFds, kernelBtfParts } from './backends.js';
 import type { CapabilityPolicy } from './capabilities.js';
 import { SharedFdTable } from './fd-table.js';
+import { type GuestThread, takeGuestThread } from './guest-thread.js';
 import { compileGuest, readGuest } from './guest-module.js';
 import { checkImports, importsFrom } from './imports.js';
 import { StopFlag } from './stop-flag.js';
@@ -78,6 +78,19 @@ const STOP_EXIT_CODES: Record<StopReason, number> = { SIGINT: 130, SIGTERM: 143,
  * diagnostics fd (traps with their Wasm stack, host failures, timeouts).
  */
 export async function runGuest(options: RunOptions): Promise<RunResult> {
+  // The thread is started before the guest is checked (or earlier, see prestartGuestThread), so
+  // that its start-up overlaps the checks; it is ended if the guest cannot be started.
+  const thread = takeGuestThread();
+  try {
+    return await runIn(thread, options);
+  } catch (error) {
+    await thread.worker.terminate();
+    throw error;
+  }
+}
+
+async function runIn(thread: GuestThread, options: RunOptions): Promise<RunResult> {
+  const { worker } = thread;
   const diagnosticsFd = options.diagnosticsFd ?? 2;
   const say = (text: string) => {
     try {
@@ -101,6 +114,9 @@ export async function runGuest(options: RunOptions): Promise<RunResult> {
     say('wbpf: backend: none (the guest imports no eBPF functions)');
   }
 
+  // Read and parsed here while the guest's thread loads its modules, then handed over.
+  const kernelBtf = backend === 'kernel' ? await kernelBtfParts() : undefined;
+
   const stop = new StopFlag();
   const fds = new SharedFdTable();
   const preopens: Record<string, string> = {};
@@ -116,12 +132,14 @@ export async function runGuest(options: RunOptions): Promise<RunResult> {
     verbose: options.verbose ?? false,
     backend,
     ...(options.capabilities ? { capabilities: options.capabilities } : {}),
+    ...(kernelBtf ? { kernelBtf } : {}),
     stopBuffer: stop.buffer,
     fdBuffer: fds.buffer,
   };
 
-  const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: input });
-  let outcome: WorkerOutcome | null = null;
+  // Moved, not copied: the BTF's arrays are megabytes, and were made for this thread only.
+  const transfer = kernelBtf ? [kernelBtf.data.buffer, kernelBtf.offsets.buffer, kernelBtf.nameOffsets.buffer] : [];
+  worker.postMessage(input, transfer as ArrayBuffer[]);
   let stopReason: StopReason | undefined;
   let terminated = false;
   let graceTimer: NodeJS.Timeout | undefined;
@@ -129,16 +147,11 @@ export async function runGuest(options: RunOptions): Promise<RunResult> {
 
   // terminate() cannot interrupt a thread blocked in native code (a guest reading stdin):
   // after ABANDON_MS the run ends without it; the CLI then exits the process.
-  let abandon: () => void = () => {};
-  const workerExited = new Promise<void>((resolve) => {
-    abandon = resolve;
-    worker.once('exit', () => resolve());
-  });
   const terminate = () => {
     if (terminated) return;
     terminated = true;
     void worker.terminate();
-    abandonTimer = setTimeout(abandon, ABANDON_MS);
+    abandonTimer = setTimeout(thread.abandon, ABANDON_MS);
   };
   const requestStop = (reason: StopReason) => {
     if (stopReason) {
@@ -162,14 +175,7 @@ export async function runGuest(options: RunOptions): Promise<RunResult> {
   options.signal?.addEventListener('abort', onAbort);
   const timeoutTimer = options.timeoutMs !== undefined ? setTimeout(() => requestStop('timeout'), options.timeoutMs) : undefined;
 
-  worker.on('message', (message: WorkerOutcome) => {
-    outcome = message;
-  });
-  let workerError: Error | undefined;
-  worker.on('error', (error) => {
-    workerError = error;
-  });
-  await workerExited;
+  await thread.exited;
 
   clearTimeout(timeoutTimer);
   clearTimeout(graceTimer);
@@ -179,7 +185,7 @@ export async function runGuest(options: RunOptions): Promise<RunResult> {
   options.signal?.removeEventListener('abort', onAbort);
   if (terminated && backend === 'kernel') await closeKernelFds(fds.list());
 
-  const result = settle(outcome, stopReason, workerError, backend);
+  const result = settle(thread.outcome, stopReason, thread.error, backend);
   if (result.outcome === 'trapped' && result.trap) say(formatTrap(result.trap, file));
   if (result.outcome === 'failed') say(`wbpf: ${file}: ${result.message}`);
   return result;

@@ -1,8 +1,16 @@
-// What the runner hands the guest's worker, and what the worker answers once the guest ended.
+// What the runner hands the guest's worker (at start, then as the first message), and what the
+// worker answers once the guest ended.
 
+import type { BtfParts } from '../host-bindings/object/btf.js';
 import type { BackendKind } from './backends.js';
 import type { CapabilityPolicy } from './capabilities.js';
 import type { TrapReport } from './trap.js';
+
+/** The thread's workerData; the WorkerInput follows as its first message. */
+export interface WorkerStart {
+  /** Load the likely backend while waiting for the input (a thread started ahead of time). */
+  preload: boolean;
+}
 
 export interface WorkerInput {
   module: WebAssembly.Module;
@@ -20,6 +28,8 @@ export interface WorkerInput {
   backend: BackendKind | null;
   /** What the guest may load and attach (a bundle's declaration); absent = no check. */
   capabilities?: CapabilityPolicy;
+  /** The kernel's BTF, parsed by the runner for the kernel backend (absent: the worker reads it). */
+  kernelBtf?: BtfParts;
   stopBuffer: SharedArrayBuffer;
   fdBuffer: SharedArrayBuffer;
 }

@@ -9,17 +9,20 @@ import type { Backend } from '../host-bindings/backend.js';
 import { GuestMemory } from '../host-bindings/abi/guest-memory.js';
 import { GuestStopped } from '../host-bindings/abi/stopped.js';
 import { WasmBpfHost } from '../host-bindings/abi/wasm-bpf.js';
-import { openBackend } from './backends.js';
+import { openBackend, preloadLikelyBackend } from './backends.js';
 import { SharedFdTable } from './fd-table.js';
 import { StopFlag } from './stop-flag.js';
 import { trapReport } from './trap.js';
 import { WASI_MODULE, loadWasi, wasiImports } from './wasi.js';
-import type { WorkerInput, WorkerOutcome } from './worker-protocol.js';
+import type { WorkerInput, WorkerOutcome, WorkerStart } from './worker-protocol.js';
 
 // Deep guest stacks are worth showing whole in a trap report.
 Error.stackTraceLimit = 200;
 
-const input = workerData as WorkerInput;
+// The runner starts this thread before it has checked the guest and sends the input when it has.
+// A thread started well ahead (prestartGuestThread) loads the likely backend meanwhile.
+if ((workerData as WorkerStart | undefined)?.preload) void preloadLikelyBackend();
+const input = await new Promise<WorkerInput>((resolve) => parentPort!.once('message', resolve));
 const log = (line: string) => {
   try {
     writeSync(input.diagnosticsFd, line.endsWith('\n') ? line : line + '\n');
@@ -44,11 +47,11 @@ async function run(): Promise<WorkerOutcome> {
   let backend: Backend | null = null;
   if (input.backend) {
     try {
-      backend = await openBackend(input.backend, {
-        shouldStop: () => stop.requested,
-        log,
-        fds: new SharedFdTable(input.fdBuffer),
-      });
+      backend = await openBackend(
+        input.backend,
+        { shouldStop: () => stop.requested, log, fds: new SharedFdTable(input.fdBuffer) },
+        input.kernelBtf,
+      );
     } catch (error) {
       return { kind: 'failed', message: `open the ${input.backend} backend: ${(error as Error).message}` };
     }
@@ -70,6 +73,8 @@ async function run(): Promise<WorkerOutcome> {
     const instance = await WebAssembly.instantiate(input.module, imports);
     memory = new GuestMemory(instance.exports.memory as WebAssembly.Memory);
     host?.bind(instance);
+    // A thread's performance clock starts with the process: this is the start-up time so far.
+    if (input.verbose) log(`wbpf: guest starting, ${performance.now().toFixed(1)} ms after the process started`);
     const code = wasi.start(instance);
     return { kind: 'exited', code: code & 0xff };
   } catch (error) {
@@ -80,12 +85,15 @@ async function run(): Promise<WorkerOutcome> {
     const detail = input.verbose && error instanceof Error ? `\n${error.stack}` : '';
     return { kind: 'failed', message: `${(error as Error)?.message ?? String(error)}${detail}` };
   } finally {
+    const releasing = performance.now();
     try {
       host?.close();
       backend?.close();
     } catch (error) {
       log(`wbpf: release the guest's eBPF objects: ${(error as Error).message}`);
     }
+    // Detaching a tracepoint waits for RCU grace periods in the kernel: tens of ms per attachment.
+    if (input.verbose && backend) log(`wbpf: released the guest's eBPF objects in ${(performance.now() - releasing).toFixed(1)} ms`);
   }
 }
 

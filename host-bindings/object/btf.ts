@@ -149,37 +149,63 @@ function parseHeader(raw: Uint8Array): Layout {
   return { littleEndian, hdrLen, typeStart: hdrLen + typeOff, typeLen, strStart, strLen };
 }
 
-/** Walks the type section once; returns offsets[id] = absolute byte offset of record id (offsets[0] unused). */
-function indexTypes(view: DataView, layout: Layout): Uint32Array {
+interface TypeIndex {
+  /** offsets[id] = absolute byte offset of record id (offsets[0] unused). */
+  offsets: Uint32Array;
+  /** nameOffsets[id] = the record's name_off: name lookups scan this dense array. */
+  nameOffsets: Uint32Array;
+}
+
+/** What a parsed Btf is made of: another thread rebuilds it from these without parsing again. */
+export interface BtfParts extends TypeIndex {
+  data: Uint8Array;
+}
+
+// trailingBytes as tables (fixed part, bytes per vlen; -1 = unknown kind, UNKN included: it has
+// no record). Indexing vmlinux runs 126k iterations, most of them before the JIT has optimized
+// the loop; a call per record, or building error messages inside the loop, tripled its time.
+const TRAILING_FIXED = Int8Array.from({ length: 32 }, (_, kind) => trailingBytes(kind, 0) ?? -1);
+const TRAILING_PER_VLEN = Uint8Array.from({ length: 32 }, (_, kind) => (trailingBytes(kind, 1) ?? 0) - (trailingBytes(kind, 0) ?? 0));
+
+/** Walks the type section once, recording where each type starts and its name offset. */
+function indexTypes(view: DataView, layout: Layout): TypeIndex {
   const { littleEndian: le, typeStart, typeLen, strLen } = layout;
   const end = typeStart + typeLen;
   const offsets = new Uint32Array(Math.floor(typeLen / TYPE_HEADER_LEN) + 1);
+  const nameOffsets = new Uint32Array(offsets.length);
   let count = 0;
   let off = typeStart;
   while (off < end) {
     const id = count + 1;
-    if (off + TYPE_HEADER_LEN > end) {
-      throw new FormatError(`BTF: type id ${id} header runs past the end of the type section (type_len ${typeLen})`);
-    }
+    if (off + TYPE_HEADER_LEN > end) throw recordError(view, layout, off, id);
     const nameOff = view.getUint32(off, le);
     const info = view.getUint32(off + 4, le);
     const kind = (info >>> 24) & 0x1f;
-    const extra = trailingBytes(kind, info & 0xffff);
-    if (extra === undefined || kind === BTF_KIND.UNKN) {
-      throw new FormatError(`BTF: unknown kind ${kind} at type id ${id}`);
-    }
-    if (nameOff >= strLen) {
-      throw new FormatError(`BTF: type id ${id}: name offset ${nameOff} out of range (string section is ${strLen} bytes)`);
-    }
-    const next = off + TYPE_HEADER_LEN + extra;
-    if (next > end) {
-      throw new FormatError(`BTF: type id ${id} (${btfKindName(kind)}) runs past the end of the type section (type_len ${typeLen})`);
-    }
+    const fixed = TRAILING_FIXED[kind]!;
+    const next = off + TYPE_HEADER_LEN + fixed + TRAILING_PER_VLEN[kind]! * (info & 0xffff);
+    if (fixed < 0 || nameOff >= strLen || next > end) throw recordError(view, layout, off, id);
     offsets[id] = off;
+    nameOffsets[id] = nameOff;
     count = id;
     off = next;
   }
-  return offsets.subarray(0, count + 1);
+  return { offsets: offsets.subarray(0, count + 1), nameOffsets: nameOffsets.subarray(0, count + 1) };
+}
+
+/** What is wrong with the record at `off` that indexTypes rejected. */
+function recordError(view: DataView, layout: Layout, off: number, id: number): FormatError {
+  const { littleEndian: le, typeStart, typeLen, strLen } = layout;
+  const end = typeStart + typeLen;
+  if (off + TYPE_HEADER_LEN > end) {
+    return new FormatError(`BTF: type id ${id} header runs past the end of the type section (type_len ${typeLen})`);
+  }
+  const nameOff = view.getUint32(off, le);
+  const kind = (view.getUint32(off + 4, le) >>> 24) & 0x1f;
+  if (TRAILING_FIXED[kind]! < 0) return new FormatError(`BTF: unknown kind ${kind} at type id ${id}`);
+  if (nameOff >= strLen) {
+    return new FormatError(`BTF: type id ${id}: name offset ${nameOff} out of range (string section is ${strLen} bytes)`);
+  }
+  return new FormatError(`BTF: type id ${id} (${btfKindName(kind)}) runs past the end of the type section (type_len ${typeLen})`);
 }
 
 export class Btf {
@@ -189,24 +215,45 @@ export class Btf {
   private readonly view: DataView;
   private readonly layout: Layout;
   private readonly offsets: Uint32Array;
+  private readonly nameOffsets: Uint32Array;
   private readonly decoded: (BtfType | undefined)[] = [];
-  private nameIndex: Map<string, number[]> | undefined;
 
-  private constructor(data: Uint8Array, layout: Layout) {
+  private constructor(data: Uint8Array, layout: Layout, index?: TypeIndex) {
     this.data = data;
     this.view = new DataView(data.buffer, data.byteOffset, data.byteLength);
     this.layout = layout;
     this.littleEndian = layout.littleEndian;
-    this.offsets = indexTypes(this.view, layout);
+    ({ offsets: this.offsets, nameOffsets: this.nameOffsets } = index ?? indexTypes(this.view, layout));
     this.typeCount = this.offsets.length - 1;
   }
 
-  static parse(raw: Uint8Array): Btf {
+  /** `adopt`: `raw` is given away (a fresh read nobody else holds), so it is used without a copy. */
+  static parse(raw: Uint8Array, options: { adopt?: boolean } = {}): Btf {
     const layout = parseHeader(raw);
+    if (options.adopt) return new Btf(raw, layout);
     // A private copy: fix-ups patch it. (Buffer#slice would share memory, so copy explicitly.)
     const copy = new Uint8Array(raw.length);
     copy.set(raw);
     return new Btf(copy, layout);
+  }
+
+  /**
+   * A Btf over the parts of one parsed elsewhere (Btf#parts, in another thread), taken over as
+   * they are. Only the framing is checked again: the parts come from our own parse.
+   */
+  static fromParts(parts: BtfParts): Btf {
+    const layout = parseHeader(parts.data);
+    const { offsets, nameOffsets } = parts;
+    const fits = offsets.length > 0 && nameOffsets.length === offsets.length && offsets[offsets.length - 1]! < layout.typeStart + layout.typeLen;
+    if (!fits) {
+      throw new FormatError('BTF: parts do not belong together (type index does not fit the blob)');
+    }
+    return new Btf(parts.data, layout, { offsets, nameOffsets });
+  }
+
+  /** The arrays this Btf is made of, for Btf.fromParts; transferring their buffers leaves this one unusable. */
+  parts(): BtfParts {
+    return { data: this.data, offsets: this.offsets, nameOffsets: this.nameOffsets };
   }
 
   string(offset: number): string {
@@ -356,34 +403,37 @@ export class Btf {
     return t;
   }
 
+  /** Ids of the types named `name` (and of `kind`, when given), ascending; [] for ''. */
   findByName(name: string, kind?: number): number[] {
-    const ids = this.names().get(name);
-    if (ids === undefined) return [];
-    return kind === undefined ? ids.slice() : ids.filter((id) => this.kind(id) === kind);
+    const ids = this.typesNamedAt(this.stringOffsets(name, 'exact'));
+    return kind === undefined ? ids : ids.filter((id) => this.kind(id) === kind);
   }
 
-  /** Every non-empty type name with its ids in ascending order (built once, on first use). */
-  names(): ReadonlyMap<string, readonly number[]> {
-    if (this.nameIndex === undefined) this.nameIndex = this.buildNameIndex();
-    return this.nameIndex;
-  }
-
-  private buildNameIndex(): Map<string, number[]> {
+  /**
+   * Offsets of the strings equal to `text` ('exact') or starting with it ('prefix'). A name
+   * offset may point into the middle of a longer string (a shared tail), so every occurrence in
+   * the section counts. Searching the raw bytes is what makes a lookup in vmlinux cheap: no name
+   * is decoded and no index of its ~126k names is built.
+   */
+  stringOffsets(text: string, match: 'exact' | 'prefix'): number[] {
+    if (text === '' || text.includes('\0')) return [];
     const { strStart, strLen } = this.layout;
-    // One latin1 decode of the whole string section keeps char index == byte offset, so names are
-    // cheap slices of it; names with non-ASCII bytes (never seen in practice) take the UTF-8 path.
-    const text = Buffer.from(this.data.buffer, this.data.byteOffset + strStart, strLen).toString('latin1');
-    const ascii = !/[^\x00-\x7f]/.test(text);
-    const index = new Map<string, number[]>();
-    for (let id = 1; id <= this.typeCount; id++) {
-      const nameOff = this.u32(this.offsets[id]!);
-      if (nameOff === 0) continue;
-      const name = ascii ? text.slice(nameOff, text.indexOf('\0', nameOff)) : this.string(nameOff);
-      const ids = index.get(name);
-      if (ids === undefined) index.set(name, [id]);
-      else ids.push(id);
+    const section = Buffer.from(this.data.buffer, this.data.byteOffset + strStart, strLen);
+    const needle = Buffer.from(match === 'exact' ? `${text}\0` : text, 'utf8');
+    const found: number[] = [];
+    for (let at = section.indexOf(needle); at >= 0; at = section.indexOf(needle, at + 1)) found.push(at);
+    return found;
+  }
+
+  /** Ids of the types whose name is at one of these string offsets, ascending. */
+  typesNamedAt(nameOffsets: readonly number[]): number[] {
+    // TypedArray#indexOf is a builtin: fast from the first call, unlike a loop not yet optimized.
+    const names = this.nameOffsets;
+    const ids: number[] = [];
+    for (const wanted of new Set(nameOffsets)) {
+      for (let id = names.indexOf(wanted, 1); id > 0; id = names.indexOf(wanted, id + 1)) ids.push(id);
     }
-    return index;
+    return nameOffsets.length > 1 ? ids.sort((x, y) => x - y) : ids;
   }
 
   skipModifiers(id: number): number {
