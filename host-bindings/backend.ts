@@ -30,6 +30,12 @@ export interface Backend {
   readonly kind: 'kernel' | 'vm';
   /** Parse, relocate (CO-RE against the backend's target BTF), create maps and load programs. */
   loadObject(bytes: Uint8Array, options?: LoadOptions): LoadedObject;
+  /**
+   * The guest is about to wait (a WASI sleep) until `untilMs` (Date.now() scale). A backend with
+   * userspace event sources (the VM's timers and packet replay) runs what is due by then; the
+   * kernel needs nothing. Called again at least every few milliseconds while the guest waits.
+   */
+  idle?(untilMs: number): void;
   /** Release everything every object of this backend created. Idempotent. */
   close(): void;
 }
@@ -81,6 +87,14 @@ export interface BpfMap {
  */
 export type RecordHandler = (record: Uint8Array) => number;
 
+/**
+ * The allocation-free form of RecordHandler: the record is `bytes[offset, offset + length)`,
+ * where `bytes` views one of the reader's few buffers (a ring buffer's whole mapping, a perf
+ * buffer's per-CPU ring or its copy of a record that wraps), so the same objects come back on
+ * every call; the bytes are valid only during the call. Same result convention as RecordHandler.
+ */
+export type RawRecordHandler = (bytes: Uint8Array, offset: number, length: number) => number;
+
 export interface EventReader {
   /**
    * Wait up to timeoutMs (negative = forever, still checking shouldStop) for records and
@@ -88,6 +102,11 @@ export interface EventReader {
    * non-zero value. Throws ErrnoError(EINTR) when stopped.
    */
   poll(timeoutMs: number, onRecord: RecordHandler): number;
+  /**
+   * Optional fast path with poll's semantics, delivering records to a RawRecordHandler so that
+   * no view is created per record. Callers fall back to poll when a reader lacks it.
+   */
+  pollRaw?(timeoutMs: number, onRecord: RawRecordHandler): number;
   /** Records the kernel reported lost (perf buffer) since the reader was created. */
   readonly lost: bigint;
   close(): void;

@@ -5,6 +5,13 @@
 import type { Availability, Backend, BackendOptions } from '../host-bindings/backend.js';
 import { WbpfError } from '../host-bindings/errors.js';
 import type { Btf, BtfParts } from '../host-bindings/object/btf.js';
+import type { PendingCapture } from '../host-bindings/vm/sources.js';
+
+/** Options of openBackend: the Backend's own, plus what only the VM uses. */
+export interface OpenBackendOptions extends BackendOptions {
+  /** A pcap/pcapng capture replayed through the packet programs the guest attaches (VM only). */
+  capture?: PendingCapture;
+}
 
 export type BackendChoice = 'auto' | 'kernel' | 'vm';
 export type BackendKind = 'kernel' | 'vm';
@@ -25,7 +32,7 @@ interface VmlinuxModule {
 }
 
 interface VmModule {
-  openVmBackend(options: BackendOptions): Backend;
+  openVmBackend(options: OpenBackendOptions): Backend;
   vmAvailability?(): Availability;
 }
 
@@ -82,7 +89,7 @@ export async function chooseBackend(choice: BackendChoice): Promise<ChosenBacken
  * Opens a backend. `kernelBtf` is the kernel's BTF as another thread parsed it (kernelBtfParts),
  * which spares this thread reading and parsing it when the guest loads its first object.
  */
-export async function openBackend(kind: BackendKind, options: BackendOptions, kernelBtf?: BtfParts): Promise<Backend> {
+export async function openBackend(kind: BackendKind, options: OpenBackendOptions, kernelBtf?: BtfParts): Promise<Backend> {
   if (kind === 'kernel') {
     const mod = await load<KernelModule>(KERNEL_MODULE, 'openKernelBackend');
     if (typeof mod === 'string') throw new WbpfError(`the kernel backend cannot be loaded: ${mod}`);

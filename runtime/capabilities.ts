@@ -15,10 +15,11 @@
 
 import type { Attachment, Backend, BpfMap, LoadOptions, LoadedObject } from '../host-bindings/backend.js';
 import { ErrnoError, WbpfError } from '../host-bindings/errors.js';
+export { parseAllow } from './allow.js';
 import { describeObject } from '../host-bindings/object/describe.js';
 import { describeAttach } from '../host-bindings/object/sections.js';
 import type { ObjectSpec, ProgramSpec } from '../host-bindings/object/spec.js';
-import { BPF_MAP_TYPE, BPF_PROG_TYPE, ERRNO } from '../host-bindings/uapi.js';
+import { ERRNO } from '../host-bindings/uapi.js';
 
 /** The parts of a bundle's declaration the check uses. */
 export interface DeclaredCapabilities {
@@ -46,31 +47,6 @@ interface Allowance {
   attachPoints: string[];
 }
 
-/** Splits and checks one --allow value; throws WbpfError naming the bad item. */
-export function parseAllow(value: string): string[] {
-  const items = value.split(',').map((s) => s.trim());
-  for (const item of items) {
-    if (item === 'all') continue;
-    const colon = item.indexOf(':');
-    const kind = colon < 0 ? item : item.slice(0, colon);
-    const what = item.slice(colon + 1);
-    if (colon < 0 || !what) throw new WbpfError(`"${item}": expected all, prog:<type>, map:<type> or attach:<point>`);
-    if (kind === 'prog' || kind === 'map') {
-      const table: Record<string, number> = kind === 'prog' ? BPF_PROG_TYPE : BPF_MAP_TYPE;
-      if (what !== '*' && !(what.toUpperCase() in table)) {
-        const names = Object.keys(table).filter((n) => n !== 'UNSPEC').map((n) => n.toLowerCase());
-        throw new WbpfError(`"${item}": unknown ${kind === 'prog' ? 'program' : 'map'} type "${what}" (one of ${names.join(', ')})`);
-      }
-    } else if (kind === 'attach') {
-      if (what !== '*' && !/^[a-z_][a-z0-9_.]*([ /]|\*?$)/.test(what)) {
-        throw new WbpfError(`"${item}": an attach point starts with its kind (tracepoint/<category>/<name>, kprobe/<function>, xdp/<interface>, ...)`);
-      }
-    } else {
-      throw new WbpfError(`"${item}": unknown kind "${kind}" (expected prog, map or attach)`);
-    }
-  }
-  return items;
-}
 
 /** Reads a bundle's declaration (opaque JSON from the store); throws WbpfError naming what is malformed. */
 export function readDeclaration(value: unknown, source: string): DeclaredCapabilities {
@@ -152,6 +128,10 @@ class GuardedBackend implements Backend {
     this.declaredPoints = declared
       ? [...declared.attachPoints, ...declared.runtimeTargets.flatMap((s) => [s, `${s} *`])].map(normalizePoint)
       : [];
+  }
+
+  idle(untilMs: number): void {
+    this.inner.idle?.(untilMs);
   }
 
   loadObject(bytes: Uint8Array, options?: LoadOptions): LoadedObject {

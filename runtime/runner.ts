@@ -9,6 +9,7 @@
 // the guest as SIGTERM would, so it reports the same status; timeout(1)'s 124 would hide that).
 
 import { writeSync } from 'node:fs';
+import { WbpfError } from '../host-bindings/errors.js';
 import { CALLBACK_WRAPPER_MODULE, WASM_BPF_IMPORTS, WASM_BPF_MODULE } from '../host-bindings/abi/wasm-bpf.js';
 import { type BackendChoice, type BackendKind, chooseBackend, closeKernelFds, kernelBtfParts } from './backends.js';
 import type { CapabilityPolicy } from './capabilities.js';
@@ -32,6 +33,11 @@ export interface RunOptions {
   name?: string;
   /** Refuse loads and attaches outside this policy (see runtime/capabilities.ts); absent = no check. */
   capabilities?: CapabilityPolicy;
+  /**
+   * Replay a pcap/pcapng file through the XDP, tc and socket-filter programs the guest attaches
+   * (VM backend only); verdict counts go to the diagnostics fd, passed packets to `output`.
+   */
+  pcap?: { input: string; output?: string };
   env?: Record<string, string>;
   /** Host directories the guest may open, at the given guest path (default: the host path). */
   dirs?: { host: string; guest?: string }[];
@@ -114,6 +120,10 @@ async function runIn(thread: GuestThread, options: RunOptions): Promise<RunResul
     say('wbpf: backend: none (the guest imports no eBPF functions)');
   }
 
+  if (options.pcap && backend !== 'vm') {
+    throw new WbpfError(`${file}: a pcap capture feeds only the VM backend (--backend vm), not ${backend ?? 'a guest without eBPF'}`);
+  }
+
   // Read and parsed here while the guest's thread loads its modules, then handed over.
   const kernelBtf = backend === 'kernel' ? await kernelBtfParts() : undefined;
 
@@ -133,6 +143,7 @@ async function runIn(thread: GuestThread, options: RunOptions): Promise<RunResul
     backend,
     ...(options.capabilities ? { capabilities: options.capabilities } : {}),
     ...(kernelBtf ? { kernelBtf } : {}),
+    ...(options.pcap ? { capture: options.pcap } : {}),
     stopBuffer: stop.buffer,
     fdBuffer: fds.buffer,
   };

@@ -53,7 +53,12 @@ export interface WasiImportOptions {
   memory: () => GuestMemory | null;
   /** When set, every call is logged with its arguments and result. */
   trace?: (line: string) => void;
+  /** Called while the guest sleeps, with the time it sleeps until (see Backend.idle). */
+  idle?: (untilMs: number) => void;
 }
+
+/** How long a sleeping guest waits between idle calls: the VM's timers fire no later than this. */
+const IDLE_SLICE_MS = 5;
 
 // WASI preview1 numbers (wasi_snapshot_preview1.witx).
 const ERRNO_SUCCESS = 0;
@@ -115,7 +120,7 @@ export function wasiImports(options: WasiImportOptions): Record<string, WasiFunc
       remaining.push(left);
       if (shortest < 0n || left < shortest) shortest = left;
     }
-    if (options.stop.sleep(Number(shortest) / 1e6)) throw new GuestStopped();
+    if (sleep(options, Number(shortest) / 1e6)) throw new GuestStopped();
     const out = new DataView(memory.bytes().buffer);
     let events = 0;
     for (let i = 0; i < n; i++) {
@@ -148,6 +153,19 @@ export function wasiImports(options: WasiImportOptions): Record<string, WasiFunc
     };
   }
   return traced;
+}
+
+/** Sleeps on the stop flag; with an idle hook, in slices that give the backend its turns. */
+function sleep(options: WasiImportOptions, ms: number): boolean {
+  const idle = options.idle;
+  if (!idle) return options.stop.sleep(ms);
+  const until = Date.now() + ms;
+  for (;;) {
+    idle(until);
+    const left = until - Date.now();
+    if (left <= 0) return options.stop.requested;
+    if (options.stop.sleep(Math.min(left, IDLE_SLICE_MS))) return true;
+  }
 }
 
 const STDIN_SLICE_NS = 100_000_000n;

@@ -28,6 +28,8 @@ export interface WorkerInput {
   backend: BackendKind | null;
   /** What the guest may load and attach (a bundle's declaration); absent = no check. */
   capabilities?: CapabilityPolicy;
+  /** `--pcap`: a capture to replay through the guest's packet programs (VM backend). */
+  capture?: { input: string; output?: string };
   /** The kernel's BTF, parsed by the runner for the kernel backend (absent: the worker reads it). */
   kernelBtf?: BtfParts;
   stopBuffer: SharedArrayBuffer;

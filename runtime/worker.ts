@@ -3,13 +3,13 @@
 // happened, and posts the outcome. Output and diagnostics are written synchronously to the fds
 // from this thread, so nothing is left in a buffer when the process is stopped.
 
-import { writeSync } from 'node:fs';
+import { readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Backend } from '../host-bindings/backend.js';
 import { GuestMemory } from '../host-bindings/abi/guest-memory.js';
 import { GuestStopped } from '../host-bindings/abi/stopped.js';
 import { WasmBpfHost } from '../host-bindings/abi/wasm-bpf.js';
-import { openBackend, preloadLikelyBackend } from './backends.js';
+import { type OpenBackendOptions, openBackend, preloadLikelyBackend } from './backends.js';
 import { SharedFdTable } from './fd-table.js';
 import { StopFlag } from './stop-flag.js';
 import { trapReport } from './trap.js';
@@ -47,11 +47,9 @@ async function run(): Promise<WorkerOutcome> {
   let backend: Backend | null = null;
   if (input.backend) {
     try {
-      backend = await openBackend(
-        input.backend,
-        { shouldStop: () => stop.requested, log, fds: new SharedFdTable(input.fdBuffer) },
-        input.kernelBtf,
-      );
+      const options: OpenBackendOptions = { shouldStop: () => stop.requested, log, fds: new SharedFdTable(input.fdBuffer) };
+      if (input.capture) options.capture = captureFor(input.capture);
+      backend = await openBackend(input.backend, options, input.kernelBtf);
     } catch (error) {
       return { kind: 'failed', message: `open the ${input.backend} backend: ${(error as Error).message}` };
     }
@@ -66,7 +64,13 @@ async function run(): Promise<WorkerOutcome> {
     ? new WasmBpfHost({ backend, log, verbose: input.verbose, stopRequested: () => stop.requested })
     : null;
   const imports: WebAssembly.Imports = {
-    [WASI_MODULE]: wasiImports({ wasi, stop, memory: () => memory, ...(input.verbose ? { trace: log } : {}) }),
+    [WASI_MODULE]: wasiImports({
+      wasi,
+      stop,
+      memory: () => memory,
+      ...(input.verbose ? { trace: log } : {}),
+      ...(backend?.idle ? { idle: backend.idle.bind(backend) } : {}),
+    }),
     ...host?.imports(),
   };
   try {
@@ -95,6 +99,31 @@ async function run(): Promise<WorkerOutcome> {
     // Detaching a tracepoint waits for RCU grace periods in the kernel: tens of ms per attachment.
     if (input.verbose && backend) log(`wbpf: released the guest's eBPF objects in ${(performance.now() - releasing).toFixed(1)} ms`);
   }
+}
+
+/** The capture of `--pcap`, read now so that a missing file fails before the guest starts. */
+function captureFor(capture: { input: string; output?: string }): NonNullable<OpenBackendOptions['capture']> {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(capture.input);
+  } catch (error) {
+    throw new Error(`read the capture ${capture.input}: ${(error as Error).message}`);
+  }
+  return {
+    bytes,
+    name: capture.input,
+    keepPassed: capture.output !== undefined,
+    onReport(report) {
+      for (const [program, verdicts] of report.verdicts) {
+        const counts = [...verdicts].map(([verdict, n]) => `${verdict} ${n}`).join(', ');
+        log(`wbpf: ${capture.input}: ${report.packets} packets through "${program}": ${counts}`);
+      }
+      if (capture.output !== undefined && report.passed) {
+        writeFileSync(capture.output, report.passed);
+        log(`wbpf: wrote the packets that passed to ${capture.output}`);
+      }
+    },
+  };
 }
 
 run().then(

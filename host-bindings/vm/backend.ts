@@ -17,7 +17,7 @@ import { EventSources, type PendingCapture } from './sources.js';
 import { Vm, type MapReferenceFix, type VmOptions, type VmProgram } from './vm.js';
 
 export interface VmBackendOptions extends BackendOptions, Omit<VmOptions, 'log' | 'shouldStop'> {
-  /** A capture replayed through the packet programs once the guest attaches one (while it polls). */
+  /** A capture replayed through the packet programs once the guest attaches one (at its next poll or sleep). */
   capture?: PendingCapture;
 }
 
@@ -47,6 +47,10 @@ export class VmBackend implements Backend {
     this.objects.add(obj);
     obj.onClose = () => this.objects.delete(obj);
     return obj;
+  }
+
+  idle(untilMs: number): void {
+    if (!this.closed) this.sources.pump(untilMs);
   }
 
   close(): void {

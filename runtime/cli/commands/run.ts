@@ -4,7 +4,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { WbpfError } from '../../../host-bindings/errors.js';
 import { BACKEND_CHOICES, type BackendChoice } from '../../backends.js';
-import { parseAllow } from '../../capabilities.js';
+import { parseAllow } from '../../allow.js';
 import { parseDuration } from '../../duration.js';
 import { runGuest, type RunOptions } from '../../runner.js';
 import { type CliCommand, type CliIo, UsageError } from '../command.js';
@@ -34,6 +34,10 @@ options:
                            comma-separated): all, prog:<type> (prog:xdp), map:<type>
                            (map:hash), attach:<point> (attach:tracepoint/syscalls/sys_enter_openat,
                            attach:xdp/eth0; a trailing * matches any rest: attach:kprobe/*)
+  --pcap <file>            with --backend vm: replay a pcap/pcapng capture through the XDP, tc
+                           and socket-filter programs the guest attaches (at its first poll or
+                           sleep after attaching); verdict counts are printed to stderr
+  --pcap-out <file>        with --pcap: write the packets every program passed to a pcap file
   -v, --verbose            log every host call (name, arguments, result) to stderr
   -h, --help               show this help
 
@@ -106,10 +110,18 @@ export function parseRunArgs(args: string[]): RunArgs | 'help' {
         }
         break;
       }
+      case '--pcap':
+        options.pcap = { ...options.pcap, input: take() };
+        break;
+      case '--pcap-out':
+        options.pcap = { input: options.pcap?.input ?? '', output: take() };
+        break;
       default:
         throw new UsageError(`unknown option ${arg}`);
     }
   }
+  if (options.pcap && !options.pcap.input) throw new UsageError('--pcap-out needs --pcap <file>');
+  if (options.pcap && options.backend !== 'vm') throw new UsageError('--pcap needs --backend vm');
   const wasm = args[i];
   if (wasm === undefined) throw new UsageError('missing <guest.wasm>');
   options.wasm = wasm;
