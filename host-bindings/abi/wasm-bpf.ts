@@ -10,7 +10,7 @@
 // - GET_NEXT_KEY with key pointer 0 asks for the first key (libbpf's NULL convention) instead
 //   of reading a key at linear address 0.
 
-import type { Backend, BpfMap, RecordHandler } from '../backend.js';
+import type { Backend, BpfMap, RawRecordHandler, RecordHandler } from '../backend.js';
 import { ErrnoError } from '../errors.js';
 import { BPF_CMD, BPF_MAP_TYPE, ERRNO } from '../uapi.js';
 import { describe, negativeErrno } from './errno.js';
@@ -69,6 +69,14 @@ export class WasmBpfHost {
     const memory = this.memory!;
     const size = record.byteLength <= this.pollMax ? record.byteLength : this.pollMax;
     memory.bytes().set(size === record.byteLength ? record : record.subarray(0, size), this.pollData);
+    this.inCallback = true;
+    const result = this.pollCallback!(this.pollCtx, this.pollData, size);
+    this.inCallback = false;
+    return result | 0;
+  };
+  private readonly onRawRecord: RawRecordHandler = (bytes, offset, length) => {
+    const size = length <= this.pollMax ? length : this.pollMax;
+    this.memory!.write(this.pollData, bytes, offset, size);
     this.inCallback = true;
     const result = this.pollCallback!(this.pollCtx, this.pollData, size);
     this.inCallback = false;
@@ -199,7 +207,8 @@ export class WasmBpfHost {
     this.pollMax = maxSize | 0;
     this.inCallback = false;
     try {
-      return map.reader().poll(timeoutMs | 0, this.onRecord);
+      const reader = map.reader();
+      return reader.pollRaw ? reader.pollRaw(timeoutMs | 0, this.onRawRecord) : reader.poll(timeoutMs | 0, this.onRecord);
     } catch (error) {
       if (this.inCallback) throw error; // a trap, proc_exit or stop inside the guest's callback
       if (error instanceof ErrnoError && error.errno === ERRNO.EINTR && this.options.stopRequested?.()) {

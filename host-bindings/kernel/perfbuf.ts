@@ -2,7 +2,7 @@
 // perf event per possible CPU, each with its own mmapped ring (data_head / data_tail protocol),
 // its fd stored in the map slot of its CPU, all watched by one epoll set.
 
-import type { EventReader, RecordHandler } from '../backend.js';
+import type { EventReader, RawRecordHandler, RecordHandler } from '../backend.js';
 import { ErrnoError } from '../errors.js';
 import { BPF_CMD, ERRNO, PERF_COUNT_SW, PERF_EVENT_IOC, PERF_RECORD, PERF_SAMPLE_RAW, PERF_TYPE } from '../uapi.js';
 import { check, errnoText } from './errno.js';
@@ -45,6 +45,8 @@ export class PerfBufReader implements EventReader {
   private readonly fds: FdSet;
   private lostCount = 0;
   private scratch = new Uint8Array(256);
+  /** Set by body(): the offset of the body in the array it returned. */
+  private bodyOffset = 0;
   private closed = false;
   private stopResult = 0;
 
@@ -111,6 +113,11 @@ export class PerfBufReader implements EventReader {
   }
 
   poll(timeoutMs: number, onRecord: RecordHandler): number {
+    return this.pollRaw(timeoutMs, (bytes, offset, length) =>
+      onRecord(new Uint8Array(bytes.buffer, bytes.byteOffset + offset, length)));
+  }
+
+  pollRaw(timeoutMs: number, onRecord: RawRecordHandler): number {
     if (this.closed) throw new ErrnoError(`${this.what}: the reader is closed`, ERRNO.EBADF);
     let delivered = this.consumeAll(onRecord);
     if (delivered !== 0 || timeoutMs === 0) return delivered;
@@ -122,7 +129,7 @@ export class PerfBufReader implements EventReader {
     }
   }
 
-  private consumeAll(onRecord: RecordHandler): number {
+  private consumeAll(onRecord: RawRecordHandler): number {
     let count = 0;
     for (const ring of this.rings) {
       count += this.consume(ring, onRecord);
@@ -136,7 +143,7 @@ export class PerfBufReader implements EventReader {
   }
 
   /** Delivers the ring's records; a handler's non-zero result is left in stopResult. */
-  private consume(ring: CpuRing, onRecord: RecordHandler): number {
+  private consume(ring: CpuRing, onRecord: RawRecordHandler): number {
     const { words, view, dataOffset, dataSize } = ring;
     let hi: number;
     let lo: number;
@@ -156,11 +163,12 @@ export class PerfBufReader implements EventReader {
       let result = 0;
       if (type === PERF_RECORD.SAMPLE) {
         const rawSize = view.getUint32(dataOffset + ((pos + 8) % dataSize), true);
+        const length = Math.min(rawSize, size - 12);
         count++;
-        result = onRecord(this.body(ring, (pos + 12) % dataSize, Math.min(rawSize, size - 12)));
+        result = onRecord(this.body(ring, (pos + 12) % dataSize, length), this.bodyOffset, length);
       } else if (type === PERF_RECORD.LOST) {
         const lost = this.body(ring, (pos + 16) % dataSize, 8);
-        this.lostCount += Number(new DataView(lost.buffer, lost.byteOffset, 8).getBigUint64(0, true));
+        this.lostCount += Number(new DataView(lost.buffer, lost.byteOffset + this.bodyOffset, 8).getBigUint64(0, true));
       }
       tail += size;
       const tailHi = Math.floor(tail / TWO32);
@@ -174,15 +182,22 @@ export class PerfBufReader implements EventReader {
     return count;
   }
 
-  /** `length` bytes at ring position `pos`: a view into the ring, or a copy when they wrap. */
+  /**
+   * Where the `length` bytes at ring position `pos` are: the ring's own bytes, or the scratch
+   * copy when they wrap. Returns the array; the offset in it is left in bodyOffset.
+   */
   private body(ring: CpuRing, pos: number, length: number): Uint8Array {
     const start = ring.dataOffset + pos;
-    if (pos + length <= ring.dataSize) return ring.bytes.subarray(start, start + length);
+    if (pos + length <= ring.dataSize) {
+      this.bodyOffset = start;
+      return ring.bytes;
+    }
     if (this.scratch.byteLength < length) this.scratch = new Uint8Array(Math.max(length, this.scratch.byteLength * 2));
     const first = ring.dataSize - pos;
     this.scratch.set(ring.bytes.subarray(start, start + first), 0);
     this.scratch.set(ring.bytes.subarray(ring.dataOffset, ring.dataOffset + length - first), first);
-    return this.scratch.subarray(0, length);
+    this.bodyOffset = 0;
+    return this.scratch;
   }
 
   close(): void {

@@ -1,8 +1,16 @@
 // Consumer of a BPF ring buffer (map type 27), bpf-internals.md §7.1: the consumer page mapped
 // read-write, the producer page plus the data area (mapped twice by the kernel, so a record
-// that wraps is contiguous) read-only; positions read and written with Atomics.
+// that wraps is contiguous) read-only.
+//
+// Memory ordering. libbpf reads each record header with load-acquire and publishes
+// consumer_pos with store-release after each record. On x86 (TSO) both are plain moves: loads
+// are not reordered with older loads, stores not with older loads or stores. V8 keeps typed-array
+// loads and stores in program order (they sit on its effect chain) and never moves them across
+// the handler call, so plain element accesses give the same guarantees there, at about 1 ns
+// instead of 10-17 ns for an Atomics builtin call per record. Elsewhere (arm64 reorders both)
+// the Atomics forms stay. producer_pos is read with Atomics once per pass, not per record.
 
-import type { EventReader, RecordHandler } from '../backend.js';
+import type { EventReader, RawRecordHandler, RecordHandler } from '../backend.js';
 import { ErrnoError } from '../errors.js';
 import { BPF_RINGBUF, ERRNO } from '../uapi.js';
 import { check } from './errno.js';
@@ -12,6 +20,7 @@ import { Poller } from './poller.js';
 
 const LEN_MASK = 0x3fffffff;
 const TWO32 = 0x1_0000_0000;
+const TSO = process.arch === 'x64' || process.arch === 'ia32';
 
 export interface RingBufInit {
   name: string;
@@ -33,6 +42,8 @@ export class RingBufReader implements EventReader {
   private readonly producer: Uint32Array;
   /** The producer mapping as 32-bit words, for reading record headers. */
   private readonly words: Int32Array;
+  /** The producer mapping as bytes: what raw handlers receive, one object for the reader's life. */
+  private readonly bytes: Uint8Array;
   private readonly dataStart: number;
   private readonly mask: number;
 
@@ -55,6 +66,7 @@ export class RingBufReader implements EventReader {
     this.producer = new Uint32Array(this.producerMap, 0, 2);
     this.dataStart = page;
     this.words = new Int32Array(this.producerMap);
+    this.bytes = new Uint8Array(this.producerMap);
     try {
       this.poller = new Poller(this.what, init.fds, init.shouldStop);
       this.poller.watch(init.mapFd, 0);
@@ -65,6 +77,11 @@ export class RingBufReader implements EventReader {
   }
 
   poll(timeoutMs: number, onRecord: RecordHandler): number {
+    return this.pollRaw(timeoutMs, (bytes, offset, length) =>
+      onRecord(new Uint8Array(bytes.buffer, bytes.byteOffset + offset, length)));
+  }
+
+  pollRaw(timeoutMs: number, onRecord: RawRecordHandler): number {
     if (!this.consumerMap) throw new ErrnoError(`${this.what}: the reader is closed`, ERRNO.EBADF);
     let delivered = this.consume(onRecord);
     if (delivered !== 0 || timeoutMs === 0) return delivered;
@@ -77,34 +94,34 @@ export class RingBufReader implements EventReader {
     }
   }
 
-  private consume(onRecord: RecordHandler): number {
-    const { consumer, words, mask, dataStart } = this;
-    const buffer = this.producerMap!;
+  private consume(onRecord: RawRecordHandler): number {
+    const { consumer, words, bytes, mask, dataStart } = this;
     // Positions are kept as 32-bit halves: the low half indexes the ring, the high half only
-    // changes every 4 GiB.
-    let consHi = Atomics.load(consumer, 1);
-    let consLo = Atomics.load(consumer, 0);
+    // changes every 4 GiB. Only this reader writes consumer_pos, so plain loads see its value.
+    let consHi = consumer[1]!;
+    let consLo = consumer[0]!;
     let count = 0;
     for (;;) {
       const prod = this.producerPos();
       if (consHi * TWO32 + consLo >= prod) return count;
       do {
         const at = dataStart + (consLo & mask);
-        const header = Atomics.load(words, at >>> 2);
+        const header = TSO ? words[at >>> 2]! : Atomics.load(words, at >>> 2);
         if (header & BPF_RINGBUF.BUSY_BIT) return count;
         const len = header & LEN_MASK;
         consLo += (len + BPF_RINGBUF.HDR_SZ + 7) & ~7;
         let result = 0;
         if ((header & BPF_RINGBUF.DISCARD_BIT) === 0) {
           count++;
-          result = onRecord(new Uint8Array(buffer, at + BPF_RINGBUF.HDR_SZ, len));
+          result = onRecord(bytes, at + BPF_RINGBUF.HDR_SZ, len);
         }
         if (consLo >= TWO32) {
           // One 64-bit store when the high half changes, so the kernel never sees a torn position.
           consLo -= TWO32;
           consHi++;
           Atomics.store(this.consumer64, 0, BigInt(consHi) * 0x1_0000_0000n + BigInt(consLo));
-        } else Atomics.store(consumer, 0, consLo);
+        } else if (TSO) consumer[0] = consLo;
+        else Atomics.store(consumer, 0, consLo);
         if (result !== 0) return result;
       } while (consHi * TWO32 + consLo < prod);
     }
