@@ -7,7 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildArtifacts, buildBlocker } from './build.js';
 import { coldStartMs } from './cold-start.js';
-import { nativeEventPath, wbpfEventPath, type ConsumerResult } from './event-path.js';
+import { eventPath, type ConsumerResult } from './event-path.js';
 import { benchOci } from './oci.js';
 import { benchVm } from './vm.js';
 
@@ -19,7 +19,18 @@ const CPU_RATIO_GOAL = 1.5;
 const COLD_START_GOAL_MS = 150;
 
 interface Summary {
-  eventPath?: { native: ConsumerResult; wbpf?: ConsumerResult; cpuRatio?: number; goal: number; met?: boolean };
+  /**
+   * cpuRatio, the one held against the goal, is the drain's: there both consumers get the same
+   * batches, while live batch sizes depend on each consumer's speed (see event-path.ts).
+   */
+  eventPath?: {
+    native: ConsumerResult;
+    wbpf?: ConsumerResult;
+    liveCpuRatio?: number;
+    cpuRatio?: number;
+    goal: number;
+    met?: boolean;
+  };
   /** nodeStartMs: a bare `node` printing one line, the floor under any wbpf start. */
   coldStart?: { nativeMs: number; nodeStartMs: number; wbpfMs?: number; ratio?: number; goalMs: number; met?: boolean };
   skipped: string[];
@@ -36,9 +47,11 @@ function printTable(s: Summary): void {
   const lines = [row(['measure', 'native (libbpf)', 'wbpf', 'wbpf/native', 'goal'])];
   if (s.eventPath) {
     const { native, wbpf } = s.eventPath;
-    lines.push(row(['event path: records/s', fmt(native.recordsPerSecond, 0), fmt(wbpf?.recordsPerSecond, 0),
-      fmt(wbpf && wbpf.recordsPerSecond / native.recordsPerSecond, 2), '']));
-    lines.push(row(['event path: CPU ns/record', fmt(native.cpuNsPerRecord), fmt(wbpf?.cpuNsPerRecord),
+    lines.push(row(['event path live: records/s', fmt(native.live.recordsPerSecond, 0), fmt(wbpf?.live.recordsPerSecond, 0),
+      fmt(wbpf && wbpf.live.recordsPerSecond / native.live.recordsPerSecond, 2), '']));
+    lines.push(row(['event path live: CPU ns/record', fmt(native.live.cpuNsPerRecord), fmt(wbpf?.live.cpuNsPerRecord),
+      fmt(s.eventPath.liveCpuRatio, 2), '']));
+    lines.push(row(['drain a full ring: CPU ns/record', fmt(native.drain.cpuNsPerRecord), fmt(wbpf?.drain.cpuNsPerRecord),
       fmt(s.eventPath.cpuRatio, 2), `<= ${CPU_RATIO_GOAL}x`]));
   }
   if (s.coldStart) {
@@ -67,16 +80,18 @@ async function main(): Promise<void> {
     if (!haveCli) skip(`wbpf measurements: ${cli} is missing (npm run build)`);
     const a = buildArtifacts(root);
     try {
-      const native = await nativeEventPath(a);
+      const { native, wbpf, wbpfError } = await eventPath(a, haveCli ? cli : undefined);
       summary.eventPath = { native, goal: CPU_RATIO_GOAL };
-      if (haveCli) {
-        try {
-          const wbpf = await wbpfEventPath(a, cli);
-          const cpuRatio = wbpf.cpuNsPerRecord / native.cpuNsPerRecord;
-          Object.assign(summary.eventPath, { wbpf, cpuRatio, met: cpuRatio <= CPU_RATIO_GOAL });
-        } catch (err) {
-          skip(`wbpf event path: ${(err as Error).message}`);
-        }
+      if (wbpfError !== undefined) skip(`wbpf event path: ${wbpfError}`);
+      if (wbpf) {
+        // Held against the goal: the drain, where both sides get equal batches (see Summary).
+        const cpuRatio = wbpf.drain.cpuNsPerRecord / native.drain.cpuNsPerRecord;
+        Object.assign(summary.eventPath, {
+          wbpf,
+          liveCpuRatio: wbpf.live.cpuNsPerRecord / native.live.cpuNsPerRecord,
+          cpuRatio,
+          met: cpuRatio <= CPU_RATIO_GOAL,
+        });
       }
 
       const nativeMs = await coldStartMs(a.loader, [join(bootstrap, 'bootstrap.bpf.o')], /^attached$/);
