@@ -1,10 +1,9 @@
-// Which backend runs a guest's eBPF, and opening it. The backends are loaded lazily by module
-// path so that a guest without eBPF runs where the native addon cannot load, and so that this
-// module does not depend on a backend that is not built (the VM may be absent).
+// Which backend runs a guest's eBPF, and opening it. The backends are loaded lazily so that a
+// guest without eBPF starts fast and runs where the native addon cannot load.
 
 import type { Availability, Backend, BackendOptions } from '../host-bindings/backend.js';
 import { WbpfError } from '../host-bindings/errors.js';
-import type { Btf, BtfParts } from '../host-bindings/object/btf.js';
+import type { BtfParts } from '../host-bindings/object/btf.js';
 import type { PendingCapture } from '../host-bindings/vm/sources.js';
 
 /** Options of openBackend: the Backend's own, plus what only the VM uses. */
@@ -17,52 +16,39 @@ export type BackendChoice = 'auto' | 'kernel' | 'vm';
 export type BackendKind = 'kernel' | 'vm';
 export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'kernel', 'vm'];
 
-interface KernelModule {
-  openKernelBackend(options: BackendOptions): Backend;
-  closeFds(fds: number[]): void;
-}
+// Each backend is imported on first use, through a loader that turns a failed import into the
+// reason: a guest without eBPF must run where a backend cannot load.
+type KernelModule = typeof import('../host-bindings/kernel/index.js');
+type KernelNativeModule = typeof import('../host-bindings/kernel/native.js');
+type VmlinuxModule = typeof import('../host-bindings/kernel/vmlinux.js');
+type VmModule = typeof import('../host-bindings/vm/index.js');
 
-interface KernelNativeModule {
-  kernelAvailability(): Availability;
-}
+const importers = {
+  kernel: () => import('../host-bindings/kernel/index.js'),
+  // Availability needs only the addon's loader, not the whole backend.
+  kernelNative: () => import('../host-bindings/kernel/native.js'),
+  vmlinux: () => import('../host-bindings/kernel/vmlinux.js'),
+  vm: () => import('../host-bindings/vm/index.js'),
+};
 
-interface VmlinuxModule {
-  readVmlinuxBtf(): Btf;
-  useVmlinuxBtf(parts: BtfParts): void;
-}
-
-interface VmModule {
-  openVmBackend(options: OpenBackendOptions): Backend;
-  vmAvailability?(): Availability;
-}
-
-// Held in variables so the compiler does not resolve them: either may not exist yet.
-const KERNEL_MODULE = '../host-bindings/kernel/index.js';
-// Availability needs only the addon's loader, not the whole backend.
-const KERNEL_NATIVE_MODULE = '../host-bindings/kernel/native.js';
-const VMLINUX_MODULE = '../host-bindings/kernel/vmlinux.js';
-const VM_MODULE = '../host-bindings/vm/index.js';
-
-async function load<T>(specifier: string, exported: string): Promise<T | string> {
+async function load<T>(importer: () => Promise<T>): Promise<T | string> {
   try {
-    const mod = (await import(specifier)) as Record<string, unknown>;
-    if (typeof mod[exported] !== 'function') return `${specifier} does not export ${exported}`;
-    return mod as T;
+    return await importer();
   } catch (error) {
     return (error as Error).message;
   }
 }
 
 export async function kernelAvailability(): Promise<Availability> {
-  const mod = await load<KernelNativeModule>(KERNEL_NATIVE_MODULE, 'kernelAvailability');
+  const mod = await load<KernelNativeModule>(importers.kernelNative);
   if (typeof mod === 'string') return { available: false, reason: `host-bindings/kernel cannot be loaded (${mod})` };
   return mod.kernelAvailability();
 }
 
 export async function vmAvailability(): Promise<Availability> {
-  const mod = await load<VmModule>(VM_MODULE, 'openVmBackend');
+  const mod = await load<VmModule>(importers.vm);
   if (typeof mod === 'string') return { available: false, reason: `host-bindings/vm cannot be loaded (${mod})` };
-  return mod.vmAvailability?.() ?? { available: true };
+  return mod.vmAvailability();
 }
 
 export interface ChosenBackend {
@@ -91,15 +77,15 @@ export async function chooseBackend(choice: BackendChoice): Promise<ChosenBacken
  */
 export async function openBackend(kind: BackendKind, options: OpenBackendOptions, kernelBtf?: BtfParts): Promise<Backend> {
   if (kind === 'kernel') {
-    const mod = await load<KernelModule>(KERNEL_MODULE, 'openKernelBackend');
+    const mod = await load<KernelModule>(importers.kernel);
     if (typeof mod === 'string') throw new WbpfError(`the kernel backend cannot be loaded: ${mod}`);
     if (kernelBtf) {
-      const vmlinux = await load<VmlinuxModule>(VMLINUX_MODULE, 'useVmlinuxBtf');
+      const vmlinux = await load<VmlinuxModule>(importers.vmlinux);
       if (typeof vmlinux !== 'string') vmlinux.useVmlinuxBtf(kernelBtf);
     }
     return mod.openKernelBackend(options);
   }
-  const mod = await load<VmModule>(VM_MODULE, 'openVmBackend');
+  const mod = await load<VmModule>(importers.vm);
   if (typeof mod === 'string') throw new WbpfError(`the VM backend cannot be loaded: ${mod}`);
   return mod.openVmBackend(options);
 }
@@ -110,7 +96,7 @@ export async function openBackend(kind: BackendKind, options: OpenBackendOptions
  * read; the guest's thread then tries itself, and reports why.
  */
 export async function kernelBtfParts(): Promise<BtfParts | undefined> {
-  const vmlinux = await load<VmlinuxModule>(VMLINUX_MODULE, 'readVmlinuxBtf');
+  const vmlinux = await load<VmlinuxModule>(importers.vmlinux);
   if (typeof vmlinux === 'string') return undefined;
   try {
     return vmlinux.readVmlinuxBtf().parts();
@@ -125,12 +111,12 @@ export async function kernelBtfParts(): Promise<BtfParts | undefined> {
  * when the backend is opened).
  */
 export async function preloadLikelyBackend(): Promise<void> {
-  if ((await kernelAvailability()).available) await load<KernelModule>(KERNEL_MODULE, 'openKernelBackend');
+  if ((await kernelAvailability()).available) await load<KernelModule>(importers.kernel);
 }
 
 /** Closes kernel fds a terminated worker left open. */
 export async function closeKernelFds(fds: number[]): Promise<void> {
   if (fds.length === 0) return;
-  const mod = await load<KernelModule>(KERNEL_MODULE, 'closeFds');
+  const mod = await load<KernelModule>(importers.kernel);
   if (typeof mod !== 'string') mod.closeFds(fds);
 }
