@@ -17,6 +17,17 @@ export interface Runtime {
   callHelper(id: number, pc: number): number;
   /** Layout of the array map with this id, so the JIT can inline lookups in it (optional). */
   arrayMapLayout?(id: number): ArrayMapLayout | undefined;
+  /** Lookup of the hash map with this id, so the JIT can call it without the generic helper path (optional). */
+  hashMapLookup?(id: number): HashMapLookup | undefined;
+}
+
+export interface HashMapLookup {
+  keySize: number;
+  /**
+   * Address of the value for a key, or 0. The argument is the key itself (a little-endian u32)
+   * when keySize is 4, else the address of a readable key.
+   */
+  lookup(key: number): number;
 }
 
 export interface ArrayMapLayout {

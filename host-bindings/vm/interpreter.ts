@@ -264,9 +264,9 @@ export function interpret(
 function at(R: Int32Array, sh: Uint8Array, memSize: number, pc: number, r: number, off: number, size: number, need: number): number {
   const lo = R[2 * r]!, hi = R[2 * r + 1]!;
   const a = (lo >>> 0) + off;
-  if (hi !== 0 || a < 0 || a + size > memSize || (sh[a]! & sh[a + size - 1]! & need) === 0) {
+  if (hi !== 0 || a < 0 || a + size > memSize || (sh[a]! & sh[a + size - 1]! & need) !== need) {
     const address = BigInt.asUintN(64, ((BigInt(hi) << 32n) | BigInt(lo >>> 0)) + BigInt(off));
-    throw new MemoryFault(pc, address, size, need === TAG_WRITE);
+    throw new MemoryFault(pc, address, size, (need & TAG_WRITE) !== 0);
   }
   return a;
 }

@@ -43,14 +43,23 @@ export function branchTarget(p: Program, pc: number): number {
 }
 
 export function buildCfg(p: Program, f: FunctionInfo): Cfg {
-  const leaders = new Set<number>([f.start]);
+  // Plain loops over typed arrays throughout: the first compile of a process runs this code
+  // unoptimised, where every closure, iterator and Map costs.
+  const isLeader = new Uint8Array(f.end - f.start);
+  isLeader[0] = 1;
   for (let pc = f.start; pc < f.end; pc += p.code[pc] === OP_LDDW ? 2 : 1) {
     const t = branchTarget(p, pc);
-    if (t >= 0) leaders.add(t);
-    if ((t >= 0 || p.code[pc] === OP_EXIT) && pc + 1 < f.end) leaders.add(pc + 1);
+    if (t >= 0) isLeader[t - f.start] = 1;
+    if ((t >= 0 || p.code[pc] === OP_EXIT) && pc + 1 < f.end) isLeader[pc + 1 - f.start] = 1;
   }
-  const starts = [...leaders].sort((a, b) => a - b);
-  const index = new Map(starts.map((s, i) => [s, i] as const));
+  const starts: number[] = [];
+  const blockAt = new Int32Array(f.end - f.start);
+  for (let i = 0; i < isLeader.length; i++) {
+    if (isLeader[i]) {
+      blockAt[i] = starts.length;
+      starts.push(f.start + i);
+    }
+  }
   const blocks: Block[] = starts.map((start, i) => {
     const end = starts[i + 1] ?? f.end;
     let last = start;
@@ -59,12 +68,13 @@ export function buildCfg(p: Program, f: FunctionInfo): Cfg {
     const t = branchTarget(p, last);
     const next = i + 1 < starts.length ? i + 1 : -1;
     if (code === OP_EXIT) return { start, last, end, kind: 'exit', target: -1, next: -1 };
-    if (code === OP_JA || code === OP_JA32) return { start, last, end, kind: 'goto', target: index.get(t)!, next: -1 };
-    if (t >= 0) return { start, last, end, kind: 'cond', target: index.get(t)!, next };
+    if (code === OP_JA || code === OP_JA32) return { start, last, end, kind: 'goto', target: blockAt[t - f.start]!, next: -1 };
+    if (t >= 0) return { start, last, end, kind: 'cond', target: blockAt[t - f.start]!, next };
     return { start, last, end, kind: 'fall', target: -1, next };
   });
-  const succs = (b: Block): number[] =>
-    b.kind === 'exit' ? [] : b.kind === 'goto' ? [b.target] : b.kind === 'cond' ? [b.next, b.target] : [b.next];
+  const succList = blocks.map((b): number[] =>
+    b.kind === 'exit' ? [] : b.kind === 'goto' ? [b.target] : b.kind === 'cond' ? [b.next, b.target] : [b.next],
+  );
 
   // Reverse postorder by an iterative depth-first search from the entry.
   const n = blocks.length;
@@ -74,7 +84,7 @@ export function buildCfg(p: Program, f: FunctionInfo): Cfg {
   state[0] = 1;
   while (stack.length) {
     const top = stack[stack.length - 1]!;
-    const ss = succs(blocks[top.b]!);
+    const ss = succList[top.b]!;
     if (top.i < ss.length) {
       const s = ss[top.i++]!;
       if (s >= 0 && state[s] === 0) {
@@ -91,8 +101,13 @@ export function buildCfg(p: Program, f: FunctionInfo): Cfg {
   const rpo = new Int32Array(n).fill(-1);
   order.forEach((b, i) => (rpo[b] = i));
 
-  const preds: number[][] = Array.from({ length: n }, () => []);
-  for (const b of order) for (const s of succs(blocks[b]!)) preds[s]!.push(b);
+  const preds: number[][] = [];
+  for (let i = 0; i < n; i++) preds.push([]);
+  for (let i = 0; i < order.length; i++) {
+    const b = order[i]!;
+    const ss = succList[b]!;
+    for (let j = 0; j < ss.length; j++) preds[ss[j]!]!.push(b);
+  }
 
   // Dominators (Cooper, Harvey and Kennedy's iterative algorithm over the RPO).
   const idom = new Int32Array(n).fill(-1);
@@ -106,10 +121,14 @@ export function buildCfg(p: Program, f: FunctionInfo): Cfg {
   };
   for (let changed = true; changed; ) {
     changed = false;
-    for (const b of order) {
-      if (b === 0) continue;
+    for (let i = 1; i < order.length; i++) {
+      const b = order[i]!;
+      const ps = preds[b]!;
       let d = -1;
-      for (const q of preds[b]!) if (idom[q] !== -1) d = d === -1 ? q : intersect(q, d);
+      for (let j = 0; j < ps.length; j++) {
+        const q = ps[j]!;
+        if (idom[q] !== -1) d = d === -1 ? q : intersect(q, d);
+      }
       if (d !== idom[b]) {
         idom[b] = d;
         changed = true;

@@ -1,12 +1,14 @@
 // The JIT: translates a checked eBPF program into one WebAssembly module. Each eBPF function
 // becomes a Wasm function taking r1..r5 and r10 as i64 parameters and returning r0; r0 and
 // r6..r9 are i64 locals. Control flow is rebuilt as blocks and loops (jit-structure.ts), so V8
-// sees ordinary structured code. Every load and store outside the stack is checked against the
-// shadow tags with two byte loads; constant r10 offsets were proven in range at load time.
+// sees ordinary structured code. Every load and store is checked against the shadow tags of its
+// first and last byte with one branch, except constant r10 offsets (proven in range at load
+// time) and XDP packet accesses that jit-bounds.ts proves inside a checked packet range.
 // Helpers are called through one i32-only import: the arguments go through the register file
 // in linear memory, so no BigInt crosses the boundary; array-map lookups of a map known at the
-// call, get_prandom_u32 and get_smp_processor_id are done in the module. Loop headers spend the
-// back-edge budget.
+// call, get_prandom_u32 and get_smp_processor_id are done in the module, and hash-map lookups
+// of a map known at the call go straight to the map through their own i32 import. Loop headers
+// spend the back-edge budget.
 
 import { FUNC_REF_HI, type ArrayMapLayout } from './engine.js';
 import { MAP_REF_HI } from './maps.js';
@@ -18,6 +20,7 @@ import {
 import type { CheckedProgram, FunctionInfo } from './checks.js';
 import { REGS_ADDR, STACK_FRAME, TAG_READ, TAG_WRITE } from './memory.js';
 import { buildCfg, type Cfg } from './jit-structure.js';
+import { provenPacketAccesses } from './jit-bounds.js';
 import { ByteWriter, I32, I64, OP, VOID } from './wasm-writer.js';
 
 export interface JitLayout {
@@ -25,10 +28,17 @@ export interface JitLayout {
   stackTop: number;
   /** Array maps whose lookups may be inlined (their memory never moves). */
   arrayMapLayout?: (id: number) => ArrayMapLayout | undefined;
+  /**
+   * Hash maps whose lookups may skip the generic helper: the slot the module passes to its
+   * `hashLookup(slot, key)` import for this map, and the map's key size.
+   */
+  hashMapSlot?: (id: number) => { slot: number; keySize: number } | undefined;
+  /** The program is XDP: its entry gets r1 = struct xdp_md, so proven packet accesses go unchecked. */
+  xdpEntry?: boolean;
 }
 
 const T_HELPER = 0, T_FAULT = 1, T_BUDGET = 2, T_BSWAP32 = 3, T_BSWAP64 = 4, T_BPF = 5, T_CALLBACK = 6, T_RUN = 7;
-const F_HELPER = 0, F_FAULT = 1, F_BUDGET = 2, F_BSWAP32 = 3, F_BSWAP64 = 4, F_FIRST_BPF = 5;
+const F_HELPER = 0, F_FAULT = 1, F_BUDGET = 2, F_HASH = 3, F_BSWAP32 = 4, F_BSWAP64 = 5, F_FIRST_BPF = 6;
 const G_BUDGET = 0, G_STOP = 1, G_RAND = 2;
 const L_R0 = 6, L_T = 11, L_T2 = 12, L_A = 13, L_BUDGET = 14, L_PC = 15, L_INFO = 16;
 
@@ -49,7 +59,9 @@ const JMP_OPS: Record<number, [number, number]> = {
 /** The module's bytes. Throws IrreducibleFlow when the control flow cannot be structured. */
 export function compileToWasm(checked: CheckedProgram, layout: JitLayout): Uint8Array {
   const fnIndex = new Map(checked.functions.map((f, i) => [f.start, F_FIRST_BPF + i] as const));
-  const bodies = checked.functions.map((f) => new FunctionEmitter(checked, f, fnIndex, layout).emit());
+  // An entry also used as a bpf_loop callback may run with any r1, so it gets no packet proofs.
+  const entryHasContext = layout.xdpEntry === true && !referencesEntry(checked);
+  const bodies = checked.functions.map((f) => new FunctionEmitter(checked, f, fnIndex, layout, entryHasContext && f.start === 0).emit());
   const F_RUN = F_FIRST_BPF + checked.functions.length;
 
   const m = new ByteWriter().bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
@@ -67,12 +79,13 @@ export function compileToWasm(checked: CheckedProgram, layout: JitLayout): Uint8
   types.bytes(fnType([I32, I32, I32], [I32])); // run(r1, r2, budget) -> stop
   section(1, types);
 
-  const imports = new ByteWriter().u32(6);
+  const imports = new ByteWriter().u32(7);
   const pages = (2 * layout.memSize) / 65536;
   imports.string('env').string('mem').byte(0x02).byte(0x01).u32(pages).u32(pages);
   imports.string('env').string('helper').byte(0x00).u32(T_HELPER);
   imports.string('env').string('fault').byte(0x00).u32(T_FAULT);
   imports.string('env').string('budgetOut').byte(0x00).u32(T_BUDGET);
+  imports.string('env').string('hashLookup').byte(0x00).u32(T_HELPER); // (slot, key or key address) -> value address
   imports.string('env').string('budget').byte(0x03).byte(I32).byte(1);
   imports.string('env').string('stop').byte(0x03).byte(I32).byte(1);
   section(2, imports);
@@ -100,6 +113,17 @@ export function compileToWasm(checked: CheckedProgram, layout: JitLayout): Uint8
   code.vec(callbackBody(checked.functions, fnIndex));
   section(10, code);
   return m.finish();
+}
+
+function referencesEntry(checked: CheckedProgram): boolean {
+  const p = checked.program;
+  for (let pc = 0; pc < p.length; pc++) {
+    if ((p.code[pc] === OP_LDDW && p.src[pc] === 4) || (p.code[pc] === OP_CALL && p.src[pc] === 1)) {
+      if (pc + p.imm[pc]! + 1 === 0) return true;
+    }
+    if (p.code[pc] === OP_LDDW) pc++;
+  }
+  return false;
 }
 
 function bswap32Body(): ByteWriter {
@@ -161,18 +185,22 @@ class FunctionEmitter {
   private readonly frames: Frame[] = [];
   private cfg!: Cfg;
   private currentBlockStart = 0;
+  /** Slots whose access jit-bounds.ts proved inside the packet. */
+  private proven: Uint8Array | undefined;
 
   constructor(
     private readonly checked: CheckedProgram,
     private readonly f: FunctionInfo,
     private readonly fnIndex: Map<number, number>,
     private readonly layout: JitLayout,
+    private readonly hasContext: boolean,
   ) {}
 
   emit(): ByteWriter {
     const w = this.w;
     w.u32(2).u32(7).byte(I64).u32(4).byte(I32); // locals: r0, r6..r9, t, t2 (i64); a, budget, pc, info (i32)
     this.cfg = buildCfg(this.checked.program, this.f);
+    if (this.hasContext) this.proven = provenPacketAccesses(this.checked.program, this.cfg);
     // The slow paths (budget exhausted, memory fault) sit outside the body, reached by `br`, so
     // that no call appears inside loops and V8 can keep the registers in machine registers.
     w.byte(OP.block).byte(VOID);
@@ -311,29 +339,42 @@ class FunctionEmitter {
   /** Leaves the checked i32 address of [base + off] in local a. */
   private address(pc: number, base: number, off: number, size: number, need: number): void {
     const w = this.w;
-    const memSize = this.layout.memSize;
     this.get(base);
     this.i64(off);
     w.byte(OP.i64_add);
-    if (base === 10) {
+    if (base === 10 || this.proven?.[pc]) {
       w.byte(OP.i32_wrap_i64).byte(OP.local_set).u32(L_A);
       return;
     }
-    w.byte(OP.local_tee).u32(L_T);
-    this.i64(memSize - size, 0);
-    w.byte(OP.i64_gt_u).byte(OP.if).byte(VOID);
+    this.tagsMissing(size, need);
+    w.byte(OP.if).byte(VOID);
     this.fault(pc, size, need);
     w.byte(OP.end);
-    w.byte(OP.local_get).u32(L_T).byte(OP.i32_wrap_i64).byte(OP.local_tee).u32(L_A);
+  }
+
+  /**
+   * With an i64 address on the stack: leaves it in t, its i32 form in a, and an i32 that is
+   * nonzero when some of `need` is missing from the tags of its first or last byte. An address
+   * past the end becomes 0, which is never tagged: one branch per access, not two, which also
+   * keeps V8's optimising compile of access-heavy code short.
+   */
+  private tagsMissing(size: number, need: number): void {
+    const w = this.w;
+    const memSize = this.layout.memSize;
+    w.byte(OP.local_tee).u32(L_T).byte(OP.i32_wrap_i64);
+    this.i32(0);
+    w.byte(OP.local_get).u32(L_T);
+    this.i64(memSize - size, 0);
+    w.byte(OP.i64_le_u).byte(OP.select).byte(OP.local_tee).u32(L_A);
     w.byte(OP.i32_load8_u).u32(0).u32(memSize);
     if (size > 1) {
       w.byte(OP.local_get).u32(L_A).byte(OP.i32_load8_u).u32(0).u32(memSize + size - 1);
       w.byte(OP.i32_and);
     }
     this.i32(need);
-    w.byte(OP.i32_and).byte(OP.i32_eqz).byte(OP.if).byte(VOID);
-    this.fault(pc, size, need);
-    w.byte(OP.end);
+    w.byte(OP.i32_and);
+    if (need === TAG_READ || need === TAG_WRITE) w.byte(OP.i32_eqz);
+    else this.i32(need), w.byte(OP.i32_ne);
   }
 
   /** Inside an `if`: record what faulted (the address is in t) and leave for the fault path. */
@@ -571,6 +612,12 @@ class FunctionEmitter {
     }
     if (code !== OP_CALL && code !== OP_CALLX) throw new Error(`JIT: jump at pc ${pc} outside a block terminator`);
     if (code === OP_CALL && this.inlineHelper(pc, imm)) return;
+    this.helperCall(pc, code, dst, imm);
+  }
+
+  /** A helper through the JS import: arguments and r0 go through the register file. */
+  private helperCall(pc: number, code: number, dst: number, imm: number): void {
+    const w = this.w;
     this.storeBudget();
     for (const r of [1, 2, 3, 4, 5, 10]) {
       this.i32(REGS_ADDR + 8 * r);
@@ -610,10 +657,15 @@ class FunctionEmitter {
       this.set(0);
       return true;
     }
-    if (id !== BPF_FUNC.map_lookup_elem || !this.layout.arrayMapLayout) return false;
+    if (id !== BPF_FUNC.map_lookup_elem) return false;
     const ref = this.constantBefore(pc, 1);
     if (!ref || ref.hi !== MAP_REF_HI) return false;
-    const m = this.layout.arrayMapLayout(ref.lo);
+    const h = this.layout.hashMapSlot?.(ref.lo);
+    if (h && h.keySize <= 8) {
+      this.hashLookup(pc, h.slot, h.keySize);
+      return true;
+    }
+    const m = this.layout.arrayMapLayout?.(ref.lo);
     if (!m) return false;
     // r0 = key < max_entries ? base + key * slot : NULL, with the key read through a checked r2.
     this.address(pc, 2, 0, 4, TAG_READ);
@@ -631,6 +683,27 @@ class FunctionEmitter {
     w.byte(OP.end);
     this.set(0);
     return true;
+  }
+
+  /**
+   * r0 = the map's lookup through the hashLookup import when the key at r2 is readable; otherwise
+   * the generic helper, so that a bad key fails with the helper's own error.
+   */
+  private hashLookup(pc: number, slot: number, keySize: number): void {
+    const w = this.w;
+    this.get(2);
+    this.tagsMissing(keySize, TAG_READ);
+    w.byte(OP.i32_eqz).byte(OP.if).byte(VOID);
+    this.frames.push({ kind: 'if', node: -1 });
+    this.i32(slot);
+    this.loadA();
+    if (keySize === 4) w.byte(OP.i32_load).u32(2).u32(0);
+    w.byte(OP.call).u32(F_HASH).byte(OP.i64_extend_i32_u);
+    this.set(0);
+    w.byte(OP.else);
+    this.helperCall(pc, OP_CALL, 0, BPF_FUNC.map_lookup_elem);
+    this.frames.pop();
+    w.byte(OP.end);
   }
 
   /** The lddw constant register r holds at pc, when an lddw earlier in the same block set it. */

@@ -166,6 +166,11 @@ export class HashMap extends VmMap {
     return this.lookupKey(HashMap.keyString(key, this.spec.keySize));
   }
 
+  /** For 4-byte keys: the key as the unsigned little-endian number keyOf makes of it. */
+  lookupU32(key: number): number {
+    return this.lookupKey(key >>> 0);
+  }
+
   private lookupKey(k: number | string): number {
     const slot = this.index.get(k);
     if (slot === undefined) return 0;
@@ -219,6 +224,8 @@ export class HashMap extends VmMap {
   }
 
   override close(): void {
+    // Compiled programs may still hold this map's lookup: after close it finds nothing, never freed memory.
+    this.index.clear();
     this.mem.free(this.base, this.slotSize * this.spec.maxEntries);
   }
 }

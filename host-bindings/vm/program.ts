@@ -2,7 +2,7 @@
 // interpreted until it has run `hotThreshold` times, then compiled). Both engines leave r0 in
 // the register file and report a taken tail call the same way, so callers cannot tell them apart.
 
-import { BudgetExhausted, type Runtime } from './engine.js';
+import { BudgetExhausted, type HashMapLookup, type Runtime } from './engine.js';
 import type { CheckedProgram } from './checks.js';
 import { interpret } from './interpreter.js';
 import { compileToWasm } from './jit.js';
@@ -19,6 +19,8 @@ export interface EngineOptions {
   trace?: (line: string) => void;
   /** Told when the JIT declines a program (it then stays interpreted). */
   log?: (line: string) => void;
+  /** An XDP program: the JIT may prove packet accesses in bounds (see jit-bounds.ts). */
+  xdp?: boolean;
 }
 
 interface JitExports {
@@ -50,6 +52,7 @@ export class ExecutableProgram {
    * a tail call was taken; the budget left is then in the runtime's budget global.
    */
   run(r1: number, r2: number, budget: number): boolean {
+    if (this.jit !== undefined) return this.jit.run(r1, r2, budget) !== 0; // the hot path, before any bookkeeping
     const jit = this.jitFor();
     if (jit) return jit.run(r1, r2, budget) !== 0;
     return interpret(this.checked, this.rt, 0, [r1, r2], this.rt.mem.stackTop, budget, this.traceOption());
@@ -77,12 +80,18 @@ export class ExecutableProgram {
   compile(): void {
     const t0 = performance.now();
     let bytes: Uint8Array;
+    const hashLookups: HashMapLookup[] = [];
     try {
       const rt = this.rt;
       bytes = compileToWasm(this.checked, {
         memSize: rt.mem.size,
         stackTop: rt.mem.stackTop,
         ...(rt.arrayMapLayout ? { arrayMapLayout: (id: number) => rt.arrayMapLayout!(id) } : {}),
+        xdpEntry: this.options.xdp === true,
+        hashMapSlot: (id: number) => {
+          const h = rt.hashMapLookup?.(id);
+          return h ? { slot: hashLookups.push(h) - 1, keySize: h.keySize } : undefined;
+        },
       });
     } catch (e) {
       if (!(e instanceof IrreducibleFlow)) throw e;
@@ -103,6 +112,7 @@ export class ExecutableProgram {
         budgetOut: (pc: number) => {
           throw new BudgetExhausted(pc);
         },
+        hashLookup: (slot: number, key: number) => hashLookups[slot]!.lookup(key),
         budget: rt.budget,
         stop: rt.stop,
       },

@@ -2,7 +2,7 @@
 // a program: test runs (BPF_PROG_TEST_RUN semantics), host triggers (`trigger`), and the event
 // sources (sources.ts) that call `runPacket`/`trigger`. Tail calls chain here, up to 33.
 
-import { BPF_MAP_TYPE, ERRNO } from '../uapi.js';
+import { BPF_MAP_TYPE, BPF_PROG_TYPE, ERRNO } from '../uapi.js';
 import { ErrnoError, WbpfError } from '../errors.js';
 import { DEFAULT_BUDGET, type Runtime } from './engine.js';
 import { checkProgram } from './checks.js';
@@ -96,6 +96,12 @@ export class Vm {
       arrayMapLayout: (id) => {
         const m = this.maps.get(id);
         return m instanceof ArrayMap ? { base: m.base, slotSize: m.slotSize, maxEntries: m.spec.maxEntries } : undefined;
+      },
+      hashMapLookup: (id) => {
+        const m = this.maps.get(id);
+        if (!(m instanceof HashMap)) return undefined;
+        const keySize = m.spec.keySize;
+        return { keySize, lookup: keySize === 4 ? (k) => m.lookupU32(k) : (a) => m.lookupAt(a) };
       },
     };
   }
@@ -217,6 +223,7 @@ export class Vm {
       ...(this.options.hotThreshold !== undefined ? { hotThreshold: this.options.hotThreshold } : {}),
       ...(this.options.trace ? { trace: this.options.trace } : {}),
       log: (line) => this.log(`program "${spec.name}": ${line}`),
+      xdp: spec.type === BPF_PROG_TYPE.XDP,
     });
     const p: VmProgram = { id: this.nextId++, name: spec.name, type: spec.type, exec };
     this.programs.set(p.id, p);
