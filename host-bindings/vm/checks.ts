@@ -3,8 +3,10 @@
 // land on the second slot of an lddw, registers are r0..r10 and r10 is never written, each
 // function ends in exit or ja and can reach an exit, constant stack accesses stay inside the
 // 512-byte frame, bpf-to-bpf calls form no recursion and nest at most 8 deep, and every helper
-// is known and allowed. What these checks cannot prove (pointer bounds, termination) is enforced
-// at run time. Errors name the instruction: "pc 12 (ldxw %r1, [%r10-520]): ...".
+// is known and allowed. Then kind-check.ts follows register kinds through each function and
+// rejects reading uninitialised registers and helper arguments of a wrong kind. What these
+// checks cannot prove (pointer bounds, null checks, termination) is enforced at run time.
+// Errors name the instruction: "pc 12 (ldxw %r1, [%r10-520]): ...".
 
 import { ERRNO } from '../uapi.js';
 import { ErrnoError } from '../errors.js';
@@ -13,6 +15,9 @@ import {
   OP_CALL, OP_CALLX, OP_EXIT, OP_JA, OP_JA32, OP_LDDW, cls, formatInsn, sizeBytes, type Program,
 } from './isa.js';
 import { MAX_FRAMES, STACK_FRAME } from './memory.js';
+import type { HelperSignature } from './arg-kinds.js';
+import { helperName, helperSignature } from './helpers.js';
+import { checkRegisterKinds } from './kind-check.js';
 
 export interface CheckOptions {
   /** Returns why helper `id` may not be called here, or undefined when it may. */
@@ -22,6 +27,8 @@ export interface CheckOptions {
   /** lddw src values accepted (0 = constant; 1, 2 = map fd and map value after relocation; 4 = function). */
   lddwSources?: ReadonlySet<number>;
   maxInsns?: number;
+  /** Argument and return kinds of helper `id`; the VM's helper table (helpers.ts) by default. */
+  helperSignature?(id: number): HelperSignature | undefined;
 }
 
 export interface FunctionInfo {
@@ -102,6 +109,10 @@ export function checkProgram(p: Program, options: CheckOptions): CheckedProgram 
     if (!reachesExit(p, f, secondSlot)) fail(f.start, 'no exit is reachable from the start of this function');
   }
   checkCallDepth(p, functions, functionOf, fail);
+  checkRegisterKinds({
+    program: p, functions, isJumpTarget, fail, helperName,
+    signature: options.helperSignature ?? helperSignature,
+  });
   return { program: p, functions, functionOf, isJumpTarget, helpers };
 }
 

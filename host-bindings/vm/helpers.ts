@@ -10,6 +10,7 @@ import { ArrayMap, HashMap, MAP_REF_HI, QueueMap, RefMap, type VmMap } from './m
 import { REGS_ADDR, TAG_READ, TAG_WRITE, type VmMemory } from './memory.js';
 import { PerfEventArrayMap, RingBufMap } from './ring-buffers.js';
 import { out, setNumber } from './int64.js';
+import type { ArgKind, HelperSignature, RetKind } from './arg-kinds.js';
 
 /** What helpers need from the VM around the running program. */
 export interface HelperHost {
@@ -41,7 +42,7 @@ export class HelperError extends WbpfError {}
 type Group = 'any' | 'tracing' | 'xdp' | 'skb' | 'net';
 const TAIL_CALL_TAKEN: unique symbol = Symbol('tail call taken');
 type HelperResult = number | void | typeof TAIL_CALL_TAKEN;
-interface HelperDef {
+interface HelperDef extends HelperSignature {
   group: Group;
   fn(a: Args, host: HelperHost): HelperResult;
 }
@@ -64,6 +65,17 @@ export function helperDenied(id: number, progType: number): string | undefined {
     (def.group === 'skb' && SKB.has(progType)) ||
     (def.group === 'net' && (SKB.has(progType) || progType === BPF_PROG_TYPE.XDP));
   return ok ? undefined : `${name} is not allowed in ${nameOf(BPF_PROG_TYPE, progType)} programs`;
+}
+
+/** The argument and return kinds of helper `id` as the load-time check sees them. */
+export function helperSignature(id: number): HelperSignature | undefined {
+  const def = HELPERS.get(id);
+  return def && { args: def.args, ret: def.ret };
+}
+
+/** A helper's name for messages: "map_lookup_elem#1". */
+export function helperName(id: number): string {
+  return `${nameOf(BPF_FUNC, id)}#${id}`;
 }
 
 // One argument reader, reused while calls come from the same VM memory (the common case).
@@ -266,10 +278,17 @@ function packetOf(a: Args, host: HelperHost): PacketState {
 
 const ETH_HLEN = 14;
 
+// Kernel bpf_func_proto argument kinds, by helper (include/linux/bpf.h, kernel/bpf/helpers.c).
+const MAP = 'ARG_CONST_MAP_PTR', KEY = 'ARG_PTR_TO_MAP_KEY', ANY = 'ARG_ANYTHING', CTX = 'ARG_PTR_TO_CTX';
+const MEM = 'ARG_PTR_TO_MEM', OUT = 'ARG_PTR_TO_UNINIT_MEM', SIZE = 'ARG_CONST_SIZE', SIZE0 = 'ARG_CONST_SIZE_OR_ZERO';
+const sig = (ret: RetKind, ...args: ArgKind[]): HelperSignature => ({ args, ret });
+const INT = (...args: ArgKind[]): HelperSignature => sig('RET_INTEGER', ...args);
+
 const HELPERS = new Map<number, HelperDef>([
-  [BPF_FUNC.map_lookup_elem, { group: 'any', fn: mapLookup }],
+  [BPF_FUNC.map_lookup_elem, { group: 'any', ...sig('RET_PTR_TO_MAP_VALUE_OR_NULL', MAP, KEY), fn: mapLookup }],
   [BPF_FUNC.map_update_elem, {
     group: 'any',
+    ...INT(MAP, KEY, 'ARG_PTR_TO_MAP_VALUE', ANY),
     fn: (a, host) => {
       const m = a.map(1, host);
       const key = a.bytes(2, m.spec.keySize, 'key');
@@ -278,6 +297,7 @@ const HELPERS = new Map<number, HelperDef>([
   }],
   [BPF_FUNC.map_delete_elem, {
     group: 'any',
+    ...INT(MAP, KEY),
     fn: (a, host) => {
       const m = a.map(1, host);
       return m.deleteElem(a.bytes(2, m.spec.keySize, 'key'));
@@ -285,6 +305,7 @@ const HELPERS = new Map<number, HelperDef>([
   }],
   [BPF_FUNC.map_push_elem, {
     group: 'any',
+    ...INT(MAP, 'ARG_PTR_TO_MAP_VALUE', ANY),
     fn: (a, host) => {
       const m = a.map(1, host);
       if (!(m instanceof QueueMap)) return a.error(`map "${m.spec.name}" is not a queue or stack`);
@@ -293,6 +314,7 @@ const HELPERS = new Map<number, HelperDef>([
   }],
   ...([BPF_FUNC.map_pop_elem, BPF_FUNC.map_peek_elem] as number[]).map((id) => [id, {
     group: 'any' as Group,
+    ...INT(MAP, 'ARG_PTR_TO_UNINIT_MAP_VALUE'),
     fn: (a: Args, host: HelperHost) => {
       const m = a.map(1, host);
       if (!(m instanceof QueueMap)) return a.error(`map "${m.spec.name}" is not a queue or stack`);
@@ -305,6 +327,7 @@ const HELPERS = new Map<number, HelperDef>([
   }] as const),
   ...([BPF_FUNC.probe_read, BPF_FUNC.probe_read_user, BPF_FUNC.probe_read_kernel] as number[]).map((id) => [id, {
     group: 'tracing' as Group,
+    ...INT(OUT, SIZE0, ANY),
     fn: (a: Args) => {
       const size = a.u32(2);
       const dst = a.ptr(1, size, TAG_WRITE, 'dst');
@@ -313,24 +336,28 @@ const HELPERS = new Map<number, HelperDef>([
     },
   }] as const),
   ...([BPF_FUNC.probe_read_str, BPF_FUNC.probe_read_user_str, BPF_FUNC.probe_read_kernel_str] as number[]).map(
-    (id) => [id, { group: 'tracing' as Group, fn: probeReadStr }] as const,
+    (id) => [id, { group: 'tracing' as Group, ...INT(OUT, SIZE0, ANY), fn: probeReadStr }] as const,
   ),
-  [BPF_FUNC.ktime_get_ns, { group: 'any', fn: () => bootNs() }],
-  [BPF_FUNC.ktime_get_boot_ns, { group: 'any', fn: () => bootNs() }],
-  [BPF_FUNC.ktime_get_coarse_ns, { group: 'any', fn: () => bootNs() }],
-  [BPF_FUNC.trace_printk, { group: 'any', fn: tracePrintk }],
-  [BPF_FUNC.get_prandom_u32, { group: 'any', fn: () => (Math.random() * 4294967296) >>> 0 }],
-  [BPF_FUNC.get_smp_processor_id, { group: 'any', fn: () => 0 }],
+  [BPF_FUNC.ktime_get_ns, { group: 'any', ...INT(), fn: () => bootNs() }],
+  [BPF_FUNC.ktime_get_boot_ns, { group: 'any', ...INT(), fn: () => bootNs() }],
+  [BPF_FUNC.ktime_get_coarse_ns, { group: 'any', ...INT(), fn: () => bootNs() }],
+  // Arguments 3..5 are read only as far as the format asks.
+  [BPF_FUNC.trace_printk, { group: 'any', ...INT(MEM, SIZE), fn: tracePrintk }],
+  [BPF_FUNC.get_prandom_u32, { group: 'any', ...INT(), fn: () => (Math.random() * 4294967296) >>> 0 }],
+  [BPF_FUNC.get_smp_processor_id, { group: 'any', ...INT(), fn: () => 0 }],
   [BPF_FUNC.get_current_pid_tgid, {
     group: 'tracing',
+    ...INT(),
     fn: (a) => void a.ret64(process.pid, process.pid),
   }],
   [BPF_FUNC.get_current_uid_gid, {
     group: 'tracing',
+    ...INT(),
     fn: (a) => void a.ret64(process.getuid?.() ?? 0, process.getgid?.() ?? 0),
   }],
   [BPF_FUNC.get_current_comm, {
     group: 'tracing',
+    ...INT(OUT, SIZE),
     fn: (a) => {
       const size = a.u32(2);
       const dst = a.ptr(1, size, TAG_WRITE, 'buf');
@@ -342,11 +369,12 @@ const HELPERS = new Map<number, HelperDef>([
     },
   }],
   // There is no kernel task in userspace: NULL, so CO-RE reads through it fail with -EFAULT.
-  [BPF_FUNC.get_current_task, { group: 'tracing', fn: () => 0 }],
-  [BPF_FUNC.get_func_ip, { group: 'tracing', fn: () => 0 }],
-  [BPF_FUNC.get_attach_cookie, { group: 'tracing', fn: () => 0 }],
+  [BPF_FUNC.get_current_task, { group: 'tracing', ...INT(), fn: () => 0 }],
+  [BPF_FUNC.get_func_ip, { group: 'tracing', ...INT(CTX), fn: () => 0 }],
+  [BPF_FUNC.get_attach_cookie, { group: 'tracing', ...INT(CTX), fn: () => 0 }],
   [BPF_FUNC.tail_call, {
     group: 'any',
+    ...INT(CTX, MAP, ANY),
     fn: (a, host) => {
       const m = a.map(2, host);
       if (!(m instanceof RefMap) || m.spec.type !== BPF_MAP_TYPE.PROG_ARRAY) return a.error(`map "${m.spec.name}" is not a program array`);
@@ -359,6 +387,7 @@ const HELPERS = new Map<number, HelperDef>([
   }],
   [BPF_FUNC.perf_event_output, {
     group: 'any',
+    ...INT(CTX, MAP, ANY, MEM, SIZE0),
     fn: (a, host) => {
       const m = a.map(2, host);
       if (!(m instanceof PerfEventArrayMap)) return a.error(`map "${m.spec.name}" is not a perf event array`);
@@ -370,6 +399,7 @@ const HELPERS = new Map<number, HelperDef>([
   }],
   [BPF_FUNC.ringbuf_output, {
     group: 'any',
+    ...INT(MAP, MEM, SIZE0, ANY),
     fn: (a, host) => {
       const m = a.map(1, host);
       if (!(m instanceof RingBufMap)) return a.error(`map "${m.spec.name}" is not a ring buffer`);
@@ -378,6 +408,7 @@ const HELPERS = new Map<number, HelperDef>([
   }],
   [BPF_FUNC.ringbuf_reserve, {
     group: 'any',
+    ...sig('RET_PTR_TO_RINGBUF_MEM_OR_NULL', MAP, 'ARG_CONST_ALLOC_SIZE_OR_ZERO', ANY),
     fn: (a, host) => {
       const m = a.map(1, host);
       if (!(m instanceof RingBufMap)) return a.error(`map "${m.spec.name}" is not a ring buffer`);
@@ -387,6 +418,7 @@ const HELPERS = new Map<number, HelperDef>([
   }],
   ...([BPF_FUNC.ringbuf_submit, BPF_FUNC.ringbuf_discard] as number[]).map((id) => [id, {
     group: 'any' as Group,
+    ...sig('RET_VOID', 'ARG_PTR_TO_RINGBUF_MEM', ANY),
     fn: (a: Args, host: HelperHost) => {
       const lo = a.mem.regLo(1) >>> 0;
       for (let mid = 1; ; mid++) {
@@ -399,6 +431,7 @@ const HELPERS = new Map<number, HelperDef>([
   }] as const),
   [BPF_FUNC.ringbuf_query, {
     group: 'any',
+    ...INT(MAP, ANY),
     fn: (a, host) => {
       const m = a.map(1, host);
       if (!(m instanceof RingBufMap)) return a.error(`map "${m.spec.name}" is not a ring buffer`);
@@ -413,6 +446,7 @@ const HELPERS = new Map<number, HelperDef>([
   }],
   [BPF_FUNC.loop, {
     group: 'any',
+    ...INT(ANY, 'ARG_PTR_TO_FUNC', 'ARG_PTR_TO_STACK_OR_NULL', ANY),
     fn: (a, host) => {
       const nr = a.num(1);
       if (a.mem.regHi(2) !== FUNC_REF_HI) return a.error('argument 2 is not a callback function');
@@ -428,13 +462,19 @@ const HELPERS = new Map<number, HelperDef>([
       return i;
     },
   }],
-  [BPF_FUNC.csum_diff, { group: 'net', fn: csumDiff }],
+  [BPF_FUNC.csum_diff, {
+    group: 'net',
+    ...INT('ARG_PTR_TO_MEM_OR_NULL', SIZE0, 'ARG_PTR_TO_MEM_OR_NULL', SIZE0, ANY),
+    fn: csumDiff,
+  }],
   [BPF_FUNC.redirect, {
     group: 'net',
+    ...INT(ANY, ANY),
     fn: (_a, host) => (host.progType === BPF_PROG_TYPE.XDP ? 4 : 7), // XDP_REDIRECT, TC_ACT_REDIRECT
   }],
   [BPF_FUNC.redirect_map, {
     group: 'xdp',
+    ...INT(MAP, ANY, ANY),
     fn: (a, host) => {
       const m = a.map(1, host);
       const key = new Uint8Array(4);
@@ -444,6 +484,7 @@ const HELPERS = new Map<number, HelperDef>([
   }],
   [BPF_FUNC.xdp_adjust_head, {
     group: 'xdp',
+    ...INT(CTX, ANY),
     fn: (a, host) => {
       const p = packetOf(a, host);
       const delta = a.mem.regLo(2);
@@ -456,6 +497,7 @@ const HELPERS = new Map<number, HelperDef>([
   }],
   [BPF_FUNC.xdp_adjust_tail, {
     group: 'xdp',
+    ...INT(CTX, ANY),
     fn: (a, host) => {
       const p = packetOf(a, host);
       const end = p.dataEnd + a.mem.regLo(2);
@@ -468,6 +510,7 @@ const HELPERS = new Map<number, HelperDef>([
   }],
   [BPF_FUNC.skb_load_bytes, {
     group: 'skb',
+    ...INT(CTX, ANY, OUT, SIZE),
     fn: (a, host) => {
       const p = packetOf(a, host);
       const off = a.u32(2), len = a.u32(4);
@@ -482,6 +525,7 @@ const HELPERS = new Map<number, HelperDef>([
   }],
   [BPF_FUNC.skb_store_bytes, {
     group: 'skb',
+    ...INT(CTX, ANY, MEM, SIZE, ANY),
     fn: (a, host) => {
       const p = packetOf(a, host);
       const off = a.u32(2), len = a.u32(4);

@@ -22,9 +22,9 @@ for (const mode of MODES) {
     });
 
     it('stops an out-of-bounds store and leaves memory outside the region alone', () => {
-      expect(() => run(mode, 'stw [%r1+2], 7\nexit', new Uint8Array(4))).toThrow(/out-of-bounds store of 4 byte\(s\).*\(pc 0\)/);
+      expect(() => run(mode, 'stw [%r1+2], 7\nmov %r0, 0\nexit', new Uint8Array(4))).toThrow(/out-of-bounds store of 4 byte\(s\).*\(pc 0\)/);
       // The stack is writable but a dynamic pointer below it is not.
-      expect(() => run(mode, 'mov %r2, %r10\nsub %r2, 5000\nstb [%r2], 1\nexit')).toThrow(/out-of-bounds store .*\(pc 2\)/);
+      expect(() => run(mode, 'mov %r2, %r10\nsub %r2, 5000\nstb [%r2], 1\nmov %r0, 0\nexit')).toThrow(/out-of-bounds store .*\(pc 2\)/);
     });
 
     it('reads and writes the stack through r10 and a copy of it', () => {

@@ -293,9 +293,9 @@ for (const mode of MODES) {
     it('a helper pointer argument outside VM memory stops the run naming the helper', () => {
       newVm();
       const h = vm.createMap({ name: 'h', type: BPF_MAP_TYPE.HASH, keySize: 4, valueSize: 4, maxEntries: 2, flags: 0 });
-      const p = load(vm, 'p', XDP, 'ldmap %r1, h\nmov %r2, 16\ncall 1\nexit', { h });
+      const p = load(vm, 'p', XDP, 'ldmap %r1, h\nlddw %r2, 16\ncall 1\nexit', { h });
       expect(() => vm.testRun(p, { dataIn: new Uint8Array(14) })).toThrow(
-        /run program "p": pc 3: helper map_lookup_elem#1: argument 2 \(key\) 0x10 is not readable memory of 4 byte/,
+        /run program "p": pc 4: helper map_lookup_elem#1: argument 2 \(key\) 0x10 is not readable memory of 4 byte/,
       );
     });
 
