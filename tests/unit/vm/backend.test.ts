@@ -101,12 +101,16 @@ for (const mode of ['interp', 'jit'] as const) {
       const obj = open();
       const att = obj.attach('on_tick', '5ms');
       expect(att.description).toMatch(/every 5 ms/);
-      expect(obj.map('events').reader().poll(40, () => 0)).toBe(0);
       const bss = obj.map('.bss');
       const v = new Uint8Array(bss.valueBufferSize);
-      bss.lookup(new Uint8Array(4), v);
-      const ticks = Number(new DataView(v.buffer).getBigUint64(0, true) / 1000n);
-      expect(ticks).toBeGreaterThanOrEqual(3);
+      const ticks = () => {
+        bss.lookup(new Uint8Array(4), v);
+        return Number(new DataView(v.buffer).getBigUint64(0, true) / 1000n);
+      };
+      // Timers fire only while a reader polls; a loaded machine may give one poll few turns, so
+      // poll again (bounded) rather than expect a count from a single 40 ms wait.
+      for (let i = 0; i < 50 && ticks() < 3; i++) expect(obj.map('events').reader().poll(40, () => 0)).toBe(0);
+      expect(ticks()).toBeGreaterThanOrEqual(3);
       att.detach();
     });
 
