@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { skipReason } from './kernel-env.js';
+import { prng as rng } from '../support/prng.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const cli = join(root, 'dist/runtime/cli/main.js');
@@ -97,18 +98,6 @@ function corrupt(name: string, edit: (btf: DataView, ext: DataView) => void): vo
   const view = (s: Section) => new DataView(bytes.buffer, bytes.byteOffset + s.offset, s.size);
   edit(view(sections.get('.BTF')!), view(sections.get('.BTF.ext')!));
   writeFileSync(join(work, name), bytes);
-}
-
-/** mulberry32: a seeded generator, so a failing mutation reproduces. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 // Sections whose bytes get as far as the kernel: code, map definitions, BTF, line info, symbols.

@@ -6,18 +6,7 @@ import { describeObject } from '../../../host-bindings/object/describe.js';
 import { parseElf } from '../../../host-bindings/object/elf.js';
 import { buildSpec, parseObject } from '../../../host-bindings/object/object.js';
 import { fixture } from './object-fixtures.js';
-
-/** mulberry32: small, deterministic. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng as rng } from '../../support/prng.js';
 
 /** Byte ranges the parser interprets (headers, symbols, relocations, BTF, code), where mutations bite. */
 function structuralRanges(bytes: Uint8Array): [number, number][] {
