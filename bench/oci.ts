@@ -138,6 +138,9 @@ export async function benchOci(): Promise<void> {
       skopeo: sum(idx.map((i) => measure(['skopeo', 'copy', '-q', '--src-tls-verify=false', `docker://${host}/w/small${i}:1`, `oci:${smallLayout}:s${i}`], env))),
     });
 
+    // The floor under every per-process row: a Node process that does nothing, in the same env.
+    const nodeFloor = sum(idx.map(() => measure([process.execPath, '-e', '0'], env)));
+
     // The same small-bundle copies through the library in one process: the transfer cost
     // without a process start per copy (skopeo has no multi-image copy from an OCI layout).
     for (let i = 0; i < SMALL; i++) await addBundle(store, path.join(work, 'src', `l-small${i}`), `localhost/l-small${i}:1`, 8192, [4096]);
@@ -159,8 +162,10 @@ export async function benchOci(): Promise<void> {
     const perCopy = (r: (typeof results)[number]) => r.skopeo.seconds;
     console.log(row([`push ${SMALL} small, wbpf library`, libraryPush.toFixed(2), perCopy(results[2]!).toFixed(2), `${(libraryPush / perCopy(results[2]!)).toFixed(2)}x`, '-', '-']));
     console.log(row([`pull ${SMALL} small, wbpf library`, libraryPull.toFixed(2), perCopy(results[3]!).toFixed(2), `${(libraryPull / perCopy(results[3]!)).toFixed(2)}x`, '-', '-']));
+    console.log(row([`${SMALL}x \`node -e 0\` (floor)`, nodeFloor.seconds.toFixed(2), perCopy(results[3]!).toFixed(2), `${(nodeFloor.seconds / perCopy(results[3]!)).toFixed(2)}x`, nodeFloor.maxRssMiB.toFixed(0), '-']));
+    if (process.env.NODE_EXTRA_CA_CERTS) console.log(`note: NODE_EXTRA_CA_CERTS is set (${process.env.NODE_EXTRA_CA_CERTS}): every Node process parses that bundle at start, before any wbpf code runs`);
     const summary = results.map((r) => ({ ...r, ratio: r.wbpf.seconds / Math.max(r.skopeo.seconds, 0.001), goal: RATIO_GOAL }));
-    console.log(JSON.stringify({ oci: summary, library: { pushSmallSeconds: libraryPush, pullSmallSeconds: libraryPull } }));
+    console.log(JSON.stringify({ oci: summary, library: { pushSmallSeconds: libraryPush, pullSmallSeconds: libraryPull }, nodeFloorSeconds: nodeFloor.seconds }));
   } finally {
     await registry.stop();
     await fs.rm(work, { recursive: true, force: true });

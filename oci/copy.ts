@@ -1,7 +1,6 @@
 // copy(): the one transfer function (oras-go Copy). Resolves a reference in the source, walks the
 // graph (index → manifests → config and layers), moves whatever the destination lacks, verifying
 // every byte, children before parents, and tags the root last. Pull, push, save and load are copy.
-import { Transform, type TransformCallback } from 'node:stream';
 import { parseManifest, childrenOf, type Descriptor } from './manifest.js';
 import { isIndexType, isManifestType } from './media-types.js';
 import { fetchBytes, verified, type Target } from './target.js';
@@ -28,16 +27,6 @@ export interface CopyResult {
   descriptor: Descriptor;
   copied: number;
   skipped: number;
-}
-
-class Counter extends Transform {
-  constructor(private readonly onBytes: (n: number) => void) {
-    super();
-  }
-  override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
-    this.onBytes(chunk.length);
-    cb(null, chunk);
-  }
 }
 
 /** Runs `fn` over items, `limit` at a time; after a failure no new item starts, and the first
@@ -88,10 +77,8 @@ export async function copyGraph(src: Target, dst: Target, root: Descriptor, opti
       return;
     }
     progress.start?.(desc);
-    const stream = verified(await src.fetch(desc), desc, `${src.name}: ${desc.digest}`);
-    const counted = progress.bytes ? stream.pipe(new Counter((n) => progress.bytes!(desc, n))) : stream;
-    if (counted !== stream) stream.on('error', (e) => counted.destroy(e));
-    await dst.push(desc, counted);
+    const onBytes = progress.bytes ? (n: number) => progress.bytes!(desc, n) : undefined;
+    await dst.push(desc, verified(await src.fetch(desc), desc, `${src.name}: ${desc.digest}`, onBytes));
     result.copied++;
     progress.done?.(desc, 'copied');
   };

@@ -1,6 +1,5 @@
 // Registry credentials from docker/containers config files and credential helpers (oci.md A9):
 // lookup order per-host helper → credsStore → inline auths; REGISTRY_AUTH_FILE, DOCKER_CONFIG.
-import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -86,8 +85,10 @@ function fromEntry(entry: AuthEntry, where: string): Credential | undefined {
   return Object.keys(cred).length ? cred : undefined;
 }
 
-function runHelper(suffix: string, verb: string, input: string, env: NodeJS.ProcessEnv): Promise<string> {
+async function runHelper(suffix: string, verb: string, input: string, env: NodeJS.ProcessEnv): Promise<string> {
   const bin = `docker-credential-${suffix}`;
+  // Loaded here: most pulls and pushes use no helper, and child_process is costly to load.
+  const { spawn } = await import('node:child_process');
   return new Promise((resolve, reject) => {
     const child = spawn(bin, [verb], { stdio: ['pipe', 'pipe', 'pipe'], env });
     const out: Buffer[] = [];

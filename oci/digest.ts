@@ -75,8 +75,10 @@ export class VerifyingStream extends Transform {
   private received = 0;
 
   constructor(
-    private readonly expected: { digest: string; size: number },
+    readonly expected: { digest: string; size: number },
     private readonly what: string,
+    /** Progress: called with each chunk's length as it passes (saves a counting stage). */
+    private readonly onBytes?: (n: number) => void,
   ) {
     super();
     this.hash = hasherFor(expected.digest);
@@ -89,6 +91,7 @@ export class VerifyingStream extends Transform {
       return;
     }
     this.hash.update(chunk);
+    this.onBytes?.(chunk.length);
     cb(null, chunk);
   }
 
@@ -104,4 +107,13 @@ export class VerifyingStream extends Transform {
     }
     cb();
   }
+}
+
+/**
+ * True when `stream` is already a VerifyingStream for exactly `expected`: its end (the only way a
+ * consumer sees the last byte) comes after the size and digest checks, so a second hash of the
+ * same bytes would add nothing.
+ */
+export function isVerifying(stream: unknown, expected: { digest: string; size: number }): boolean {
+  return stream instanceof VerifyingStream && stream.expected.digest === expected.digest && stream.expected.size === expected.size;
 }

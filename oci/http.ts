@@ -1,9 +1,9 @@
 // A thin HTTP/1.1 client over node:http(s). Not fetch: we need per-registry CA bundles, manual
 // redirects (so Authorization never crosses origins) and streaming bodies with back-pressure.
 import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
-import https from 'node:https';
-import { rootCertificates } from 'node:tls';
+import type https from 'node:https';
 import { WbpfError } from '../host-bindings/errors.js';
+import { byteLength } from './buffer-list.js';
 
 export interface TlsOptions {
   /** Extra trusted CA certificates (PEM), on top of the system store. */
@@ -23,14 +23,23 @@ export class NetworkError extends WbpfError {}
 
 const agents = new Map<string, http.Agent>();
 
-function agentFor(url: URL, tls: TlsOptions): http.Agent {
+/** TLS modules, loaded on first use: a process that only talks plain HTTP never pays for them. */
+let tlsModules: Promise<{ https: typeof https; rootCertificates: readonly string[] }> | undefined;
+
+function loadTls(): Promise<{ https: typeof https; rootCertificates: readonly string[] }> {
+  tlsModules ??= Promise.all([import('node:https'), import('node:tls')]).then(([h, t]) => ({ https: h.default, rootCertificates: t.rootCertificates }));
+  return tlsModules;
+}
+
+async function agentFor(url: URL, tls: TlsOptions): Promise<http.Agent> {
   const key = `${url.protocol}|${tls.verify}|${tls.ca ? String(tls.ca) : ''}`;
   let agent = agents.get(key);
   if (!agent) {
     if (url.protocol === 'https:') {
+      const { https, rootCertificates } = await loadTls();
       // A custom `ca` replaces Node's built-in roots; keep the public roots trusted as well.
       const ca = tls.ca ? [...rootCertificates, ...(Array.isArray(tls.ca) ? tls.ca : [tls.ca])] : undefined;
-      agent = new https.Agent({ keepAlive: true, maxSockets: 16, rejectUnauthorized: tls.verify, ...(ca ? { ca } : {}) });
+      agent = agents.get(key) ?? new https.Agent({ keepAlive: true, maxSockets: 16, rejectUnauthorized: tls.verify, ...(ca ? { ca } : {}) });
     } else {
       agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
     }
@@ -40,30 +49,37 @@ function agentFor(url: URL, tls: TlsOptions): http.Agent {
 }
 
 /** Sends one request; resolves on response headers. Network failures become NetworkError. */
-export function send(
+export async function send(
   method: string,
   url: URL,
   headers: Record<string, string>,
-  body: Buffer | undefined,
+  /** One buffer, or a list sent back to back (an upload chunk made of received pieces). */
+  body: Buffer | Buffer[] | undefined,
   tls: TlsOptions,
   timeoutMs = 60_000,
 ): Promise<HttpResponse> {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    return Promise.reject(new NetworkError(`${method} ${url.href}: unsupported protocol ${url.protocol}`));
+    throw new NetworkError(`${method} ${url.href}: unsupported protocol ${url.protocol}`);
   }
-  const mod = url.protocol === 'https:' ? https : http;
+  const mod = url.protocol === 'https:' ? (await loadTls()).https : http;
+  const agent = await agentFor(url, tls);
   const allHeaders: Record<string, string> = { 'user-agent': 'wbpf', ...headers };
-  if (body) allHeaders['content-length'] = String(body.length);
+  if (body) allHeaders['content-length'] = String(Array.isArray(body) ? byteLength(body) : body.length);
   else if (method === 'PUT' || method === 'POST' || method === 'PATCH') allHeaders['content-length'] = '0';
   return new Promise((resolve, reject) => {
-    const req = mod.request(url, { method, headers: allHeaders, agent: agentFor(url, tls) }, (res) => {
+    const req = mod.request(url, { method, headers: allHeaders, agent }, (res) => {
       resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res, url });
     });
     req.setTimeout(timeoutMs, () => req.destroy(new Error(`no response within ${timeoutMs} ms`)));
     req.on('error', (err: NodeJS.ErrnoException) => {
       reject(new NetworkError(`${method} ${url.origin}${url.pathname}: ${err.code ? err.code + ': ' : ''}${err.message}`, { cause: err }));
     });
-    req.end(body);
+    if (Array.isArray(body)) {
+      for (const part of body) req.write(part);
+      req.end();
+    } else {
+      req.end(body);
+    }
   });
 }
 

@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { FormatError, WbpfError } from '../host-bindings/errors.js';
-import { isDigest, parseDigest, VerifyingStream } from './digest.js';
+import { isDigest, isVerifying, parseDigest, VerifyingStream } from './digest.js';
 import { withFileLock } from './file-lock.js';
 import { childrenOf, manifestMediaType, parseManifest, validateDescriptor, type Descriptor, type ImageIndex } from './manifest.js';
 import { ANNOTATION_REF_NAME, isIndexType, isManifestType, OCI_INDEX } from './media-types.js';
@@ -17,6 +17,9 @@ import { fetchBytes, type Target } from './target.js';
 const LAYOUT_FILE = 'oci-layout';
 const INDEX_FILE = 'index.json';
 const TMP_DIR = 'wbpf-tmp';
+const WRITE_BUFFER_BYTES = 1024 * 1024;
+// Blobs are read in large pieces: fewer reads and stream hops per upload chunk.
+const READ_CHUNK_BYTES = 1024 * 1024;
 
 export interface StoredImage {
   reference: string;
@@ -42,8 +45,7 @@ export class LayoutStore implements Target {
   /** Opens (creating if needed) a layout directory. */
   static async open(root: string): Promise<LayoutStore> {
     const store = new LayoutStore(path.resolve(root));
-    await fs.mkdir(path.join(store.root, 'blobs', 'sha256'), { recursive: true });
-    await fs.mkdir(path.join(store.root, TMP_DIR), { recursive: true });
+    await Promise.all([fs.mkdir(path.join(store.root, 'blobs', 'sha256'), { recursive: true }), fs.mkdir(path.join(store.root, TMP_DIR), { recursive: true })]);
     const layoutPath = path.join(store.root, LAYOUT_FILE);
     try {
       const layout = JSON.parse(await fs.readFile(layoutPath, 'utf8')) as { imageLayoutVersion?: string };
@@ -57,13 +59,13 @@ export class LayoutStore implements Target {
       }
       await store.writeAtomic(layoutPath, Buffer.from('{"imageLayoutVersion":"1.0.0"}'));
     }
-    await withFileLock(store.lockPath, async () => {
-      try {
-        await fs.access(path.join(store.root, INDEX_FILE));
-      } catch {
-        await store.writeIndex({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] });
-      }
-    });
+    // The lock is only needed to create index.json; an existing store opens without it (start-up time).
+    const hasIndex = () => fs.access(path.join(store.root, INDEX_FILE)).then(() => true, () => false);
+    if (!(await hasIndex())) {
+      await withFileLock(store.lockPath, async () => {
+        if (!(await hasIndex())) await store.writeIndex({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] });
+      });
+    }
     return store;
   }
 
@@ -130,7 +132,7 @@ export class LayoutStore implements Target {
     } catch {
       throw new WbpfError(`${this.name}: blob ${desc.digest} not found`);
     }
-    return createReadStream(file);
+    return createReadStream(file, { highWaterMark: READ_CHUNK_BYTES });
   }
 
   /** Writes a blob: temp file, verified while written, fsync, rename. A bad blob leaves nothing behind. */
@@ -143,8 +145,10 @@ export class LayoutStore implements Target {
       await fs.mkdir(path.dirname(final), { recursive: true });
       const tmp = path.join(this.root, TMP_DIR, `${parseDigest(desc.digest).encoded}.${randomBytes(8).toString('hex')}`);
       try {
-        const out = createWriteStream(tmp, { mode: 0o644 });
-        await pipeline(content, new VerifyingStream(desc, `${this.name}: ${desc.digest}`), out);
+        // A large buffer lets the stream hand many network chunks to one writev.
+        const out = createWriteStream(tmp, { mode: 0o644, highWaterMark: WRITE_BUFFER_BYTES });
+        if (isVerifying(content, desc)) await pipeline(content, out);
+        else await pipeline(content, new VerifyingStream(desc, `${this.name}: ${desc.digest}`), out);
         const handle = await fs.open(tmp, 'r+');
         try {
           await handle.sync();

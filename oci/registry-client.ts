@@ -1,5 +1,5 @@
 // One registry host: scheme selection (TLS by default, plain HTTP only when asked or for
-// loopback), the request loop with auth challenges, redirects that never carry Authorization to
+// loopback, where it is tried first), the request loop with auth challenges, redirects that never carry Authorization to
 // another origin, and retries for 429 (honouring Retry-After) and 5xx with backoff.
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -36,7 +36,7 @@ export interface RequestOptions {
   /** A path under the registry origin, or an absolute URL (upload locations). */
   url: string | URL;
   headers?: Record<string, string>;
-  body?: Buffer;
+  body?: Buffer | Buffer[];
   scopes: string[];
   what: string;
   /** Retry on network errors and 5xx; off for non-idempotent uploads (PATCH appends). */
@@ -96,17 +96,34 @@ export class RegistryClient {
     return !!this.options.insecure || !!this.options.plainHttp || isLoopbackRegistry(this.registry);
   }
 
+  /**
+   * The schemes to try, in order. A loopback registry is asked over plain HTTP first: most local
+   * registries speak it, and a TLS attempt first costs each process the trust store set-up
+   * (tens of ms) for nothing; a TLS server answers that probe with an error, and TLS comes next.
+   */
+  private schemes(): Array<'http' | 'https'> {
+    if (this.options.plainHttp) return ['http'];
+    if (isLoopbackRegistry(this.registry)) return ['http', 'https'];
+    return this.options.insecure ? ['https', 'http'] : ['https'];
+  }
+
   /** Picks https or http once per client by pinging /v2/ (which also surfaces the auth challenge). */
   async origin(): Promise<URL> {
     if (this.base) return this.base;
     this.basePromise ??= (async () => {
       const host = apiHost(this.registry);
-      const candidates = this.options.plainHttp ? ['http'] : this.allowsPlainHttp() ? ['https', 'http'] : ['https'];
+      const candidates = this.schemes();
       let lastError: unknown;
-      for (const scheme of candidates) {
+      for (const [i, scheme] of candidates.entries()) {
         const url = new URL(`${scheme}://${host}/v2/`);
         try {
           const res = await send('GET', url, {}, undefined, this.tls, 30_000);
+          if (scheme === 'http' && i < candidates.length - 1 && res.status === 400) {
+            // A TLS server's answer to plain HTTP (Go's and nginx's): try the next scheme.
+            await drain(res);
+            lastError = new NetworkError(`GET ${url.href}: answered ${res.status}`);
+            continue;
+          }
           if (res.status === 401) await this.auth.onChallenge(header(res, 'www-authenticate'), [], false);
           await drain(res);
           this.base = new URL(`${scheme}://${host}`);

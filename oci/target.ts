@@ -21,9 +21,12 @@ export interface Target {
   mount?(desc: Descriptor, fromRepository: string): Promise<boolean>;
 }
 
-/** Wraps a stream so it fails unless its bytes match `desc` (size first, then digest). */
-export function verified(source: Readable, desc: Descriptor, what: string): Readable {
-  const verifier = new VerifyingStream(desc, what);
+/**
+ * Wraps a stream so it fails unless its bytes match `desc` (size first, then digest). Targets
+ * recognise the result (isVerifying) and do not hash it again.
+ */
+export function verified(source: Readable, desc: Descriptor, what: string, onBytes?: (n: number) => void): Readable {
+  const verifier = new VerifyingStream(desc, what, onBytes);
   source.on('error', (e) => verifier.destroy(e));
   return source.pipe(verifier);
 }

@@ -1,5 +1,5 @@
-// The `wbpf` dispatcher loads `run` on its own (start-up time): it must be the command the
-// registry lists under that name, and help must still list every command.
+// The `wbpf` dispatcher loads only the command it runs (start-up time): each lazy entry must load
+// the command of its name and summary, and help must still list every command.
 
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
@@ -20,8 +20,15 @@ function io() {
 }
 
 describe('dispatch', () => {
-  it('the run command it loads alone is the registered one', () => {
-    expect(commands.find((c) => c.name === 'run')).toBe(runCommand);
+  it('the run command it loads alone is the registered one', async () => {
+    expect(await commands.find((c) => c.name === 'run')!.load()).toBe(runCommand);
+  });
+
+  it('every entry loads the command of its name and summary', async () => {
+    for (const entry of commands) {
+      const command = await entry.load();
+      expect({ name: command.name, summary: command.summary }).toEqual({ name: entry.name, summary: entry.summary });
+    }
   });
 
   it('runs `run` (its help) and lists every command in help', async () => {
