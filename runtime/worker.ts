@@ -48,7 +48,7 @@ async function run(): Promise<WorkerOutcome> {
   if (input.backend) {
     try {
       const options: OpenBackendOptions = { shouldStop: () => stop.requested, log, fds: new SharedFdTable(input.fdBuffer) };
-      if (input.capture) options.capture = captureFor(input.capture);
+      if (input.capture) options.capture = await captureFor(input.capture);
       backend = await openBackend(input.backend, options, input.kernelBtf);
     } catch (error) {
       return { kind: 'failed', message: `open the ${input.backend} backend: ${(error as Error).message}` };
@@ -69,7 +69,7 @@ async function run(): Promise<WorkerOutcome> {
       stop,
       memory: () => memory,
       ...(input.verbose ? { trace: log } : {}),
-      ...(backend?.idle ? { idle: backend.idle.bind(backend) } : {}),
+      ...(backend?.idle ? { idle: idleFor(backend) } : {}),
     }),
     ...host?.imports(),
   };
@@ -101,14 +101,33 @@ async function run(): Promise<WorkerOutcome> {
   }
 }
 
-/** The capture of `--pcap`, read now so that a missing file fails before the guest starts. */
-function captureFor(capture: { input: string; output?: string }): NonNullable<OpenBackendOptions['capture']> {
+/**
+ * The backend's turn while the guest sleeps. What fails there (a timer program's fault) is the
+ * backend's problem, not the guest's: it is reported, and the guest sleeps on.
+ */
+function idleFor(backend: Backend): (untilMs: number) => void {
+  let reported = '';
+  return (untilMs) => {
+    try {
+      backend.idle!(untilMs);
+    } catch (error) {
+      const message = (error as Error).message;
+      if (message !== reported) log(`wbpf: ${message}`);
+      reported = message;
+    }
+  };
+}
+
+/** The capture of `--pcap`, read and checked now so that a bad file fails before the guest starts. */
+async function captureFor(capture: { input: string; output?: string }): Promise<NonNullable<OpenBackendOptions['capture']>> {
   let bytes: Uint8Array;
   try {
     bytes = readFileSync(capture.input);
   } catch (error) {
     throw new Error(`read the capture ${capture.input}: ${(error as Error).message}`);
   }
+  const { readCapture } = await import('../host-bindings/vm/pcap.js');
+  readCapture(bytes, capture.input);
   return {
     bytes,
     name: capture.input,

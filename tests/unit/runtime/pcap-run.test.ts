@@ -59,6 +59,17 @@ describe.skipIf(!built)(`wbpf run --pcap${built ? '' : ' (skipped: dist/ is not 
     expect(b.stderr).toContain('--pcap-out needs --pcap');
   });
 
+  it('refuses a file that is not a capture before the guest starts', () => {
+    const bad = join(work, 'bad.pcap');
+    writeFileSync(bad, 'not a capture');
+    const r = wbpf('run', '--backend', 'vm', '--pcap', bad, '--dir', 'tests/fixtures/vm',
+      'tests/fixtures/guests/xdp_counter.wasm', '--', 'tests/fixtures/vm/packet.bpf.o', 'xdp_count', 'eth0', '1');
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/bad\.pcap: .*pcap/);
+    expect(r.stderr).not.toContain('trapped');
+  });
+
   it('names a capture file that cannot be read', () => {
     const r = wbpf('run', '--backend', 'vm', '--pcap', join(work, 'missing.pcap'), '--dir', 'tests/fixtures/vm',
       'tests/fixtures/guests/xdp_counter.wasm', '--', 'tests/fixtures/vm/packet.bpf.o', 'xdp_count', 'eth0', '1');
