@@ -41,10 +41,14 @@ function spawn(start: WorkerStart): GuestThread {
  * start; the `wbpf` command calls this before it loads the run command's modules. While it
  * waits, the thread loads the backend the guest most likely needs. An unused thread does not
  * keep the process alive.
+ *
+ * `preloadKernel` false keeps the syscall addon out of the thread: a run of the VM backend in a
+ * thread that had loaded the addon crashed (SIGSEGV in V8, about one run in four, cause not yet
+ * found), and without the addon it never did.
  */
-export function prestartGuestThread(): void {
+export function prestartGuestThread(preloadKernel = true): void {
   if (spare) return;
-  spare = spawn({ preload: true });
+  spare = spawn({ preload: preloadKernel });
   spare.worker.unref();
 }
 

@@ -82,11 +82,13 @@ function hasCapability(bit: number): boolean {
 
 /** Whether the kernel backend can run here: Linux, the addon loads, and we may use bpf(). */
 export function kernelAvailability(): Availability {
-  cached ??= tryLoad();
-  if ('error' in cached) return { available: false, reason: `kernel backend unavailable: ${cached.error}` };
-  if (!hasCapability(CAP_BPF) && !hasCapability(CAP_SYS_ADMIN)) {
+  // Privileges first: without them the addon is not loaded at all (the VM then runs in a thread
+  // that never had it; see prestartGuestThread).
+  if (process.platform === 'linux' && !hasCapability(CAP_BPF) && !hasCapability(CAP_SYS_ADMIN)) {
     const who = process.getuid?.() === 0 ? 'root without CAP_BPF/CAP_SYS_ADMIN' : 'not root (no CAP_BPF)';
     return { available: false, reason: `kernel backend unavailable: ${who}` };
   }
+  cached ??= tryLoad();
+  if ('error' in cached) return { available: false, reason: `kernel backend unavailable: ${cached.error}` };
   return { available: true };
 }

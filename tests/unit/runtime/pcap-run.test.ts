@@ -50,6 +50,16 @@ describe.skipIf(!built)(`wbpf run --pcap${built ? '' : ' (skipped: dist/ is not 
     expect(passed.packets.map((p) => p.data[0])).toEqual([1, 2, 3]);
   });
 
+  it('ends cleanly run after run (a thread that had loaded the syscall addon crashed the VM run about one time in four)', () => {
+    const input = join(work, 'repeat.pcap');
+    writeFileSync(input, writePcap([frame(1, 0x0800)].map((data) => ({ data, timeUs: 0 }))));
+    for (let i = 0; i < 6; i++) {
+      const r = wbpf('run', '--backend', 'vm', '--pcap', input, '--dir', 'tests/fixtures/vm',
+        'tests/fixtures/guests/xdp_counter.wasm', '--', 'tests/fixtures/vm/packet.bpf.o', 'xdp_count', 'eth0', '100');
+      expect({ run: i, code: r.code, stderr: r.stderr.includes('1 packets through') }).toEqual({ run: i, code: 0, stderr: true });
+    }
+  });
+
   it('refuses --pcap without the VM backend, and --pcap-out without --pcap', () => {
     const a = wbpf('run', '--pcap', 'x.pcap', 'tests/fixtures/guests/exit_code.wasm');
     expect(a.code).toBe(2);
