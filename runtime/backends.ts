@@ -105,15 +105,6 @@ export async function kernelBtfParts(): Promise<BtfParts | undefined> {
   }
 }
 
-/**
- * Loads ahead the modules `auto` most likely opens: the kernel backend's, when it is available.
- * For a thread that would otherwise wait; never throws (a failure here recurs, and is reported,
- * when the backend is opened).
- */
-export async function preloadLikelyBackend(): Promise<void> {
-  if ((await kernelAvailability()).available) await load<KernelModule>(importers.kernel);
-}
-
 /** Closes kernel fds a terminated worker left open. */
 export async function closeKernelFds(fds: number[]): Promise<void> {
   if (fds.length === 0) return;

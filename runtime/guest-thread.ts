@@ -3,7 +3,7 @@
 // answers. The thread waits for its WorkerInput as its first message.
 
 import { Worker } from 'node:worker_threads';
-import type { WorkerOutcome, WorkerStart } from './worker-protocol.js';
+import type { WorkerOutcome } from './worker-protocol.js';
 
 export interface GuestThread {
   worker: Worker;
@@ -18,8 +18,8 @@ export interface GuestThread {
 
 let spare: GuestThread | undefined;
 
-function spawn(start: WorkerStart): GuestThread {
-  const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: start });
+function spawn(): GuestThread {
+  const worker = new Worker(new URL('./worker.js', import.meta.url));
   let abandon: () => void = () => {};
   const exited = new Promise<void>((resolve) => {
     abandon = resolve;
@@ -38,23 +38,23 @@ function spawn(start: WorkerStart): GuestThread {
 
 /**
  * Starts the thread the next guest will run in. A Node thread takes tens of milliseconds to
- * start; the `wbpf` command calls this before it loads the run command's modules. While it
- * waits, the thread loads the backend the guest most likely needs. An unused thread does not
- * keep the process alive.
+ * start; the `wbpf` command calls this before it loads the run command's modules. An unused
+ * thread does not keep the process alive.
  *
- * `preloadKernel` false keeps the syscall addon out of the thread: a run of the VM backend in a
- * thread that had loaded the addon crashed (SIGSEGV in V8, about one run in four, cause not yet
- * found), and without the addon it never did.
+ * The thread loads nothing more while it waits. It used to load the kernel backend ahead, which
+ * saved ~25 ms, but then the process crashed now and then (SIGSEGV in V8 in the guest's thread:
+ * about one VM run in four, one kernel benchmark run in six; cause not found); without it, no
+ * crash in 60 runs.
  */
-export function prestartGuestThread(preloadKernel = true): void {
+export function prestartGuestThread(): void {
   if (spare) return;
-  spare = spawn({ preload: preloadKernel });
+  spare = spawn();
   spare.worker.unref();
 }
 
 /** The prestarted thread, or a new one. */
 export function takeGuestThread(): GuestThread {
-  const thread = spare ?? spawn({ preload: false });
+  const thread = spare ?? spawn();
   spare = undefined;
   thread.worker.ref();
   return thread;

@@ -6,12 +6,6 @@ import type { BackendKind } from './backends.js';
 import type { CapabilityPolicy } from './capabilities.js';
 import type { TrapReport } from './trap.js';
 
-/** The thread's workerData; the WorkerInput follows as its first message. */
-export interface WorkerStart {
-  /** Load the likely backend while waiting for the input (a thread started ahead of time). */
-  preload: boolean;
-}
-
 export interface WorkerInput {
   module: WebAssembly.Module;
   /** For messages: the guest file as the user named it. */

@@ -4,24 +4,24 @@
 // from this thread, so nothing is left in a buffer when the process is stopped.
 
 import { readFileSync, writeFileSync, writeSync } from 'node:fs';
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import type { Backend } from '../host-bindings/backend.js';
 import { GuestMemory } from '../host-bindings/abi/guest-memory.js';
 import { GuestStopped } from '../host-bindings/abi/stopped.js';
 import { WasmBpfHost } from '../host-bindings/abi/wasm-bpf.js';
-import { type OpenBackendOptions, openBackend, preloadLikelyBackend } from './backends.js';
+import { type OpenBackendOptions, openBackend } from './backends.js';
 import { SharedFdTable } from './fd-table.js';
 import { StopFlag } from './stop-flag.js';
 import { trapReport } from './trap.js';
 import { WASI_MODULE, loadWasi, wasiImports } from './wasi.js';
-import type { WorkerInput, WorkerOutcome, WorkerStart } from './worker-protocol.js';
+import type { WorkerInput, WorkerOutcome } from './worker-protocol.js';
 
 // Deep guest stacks are worth showing whole in a trap report.
 Error.stackTraceLimit = 200;
 
 // The runner starts this thread before it has checked the guest and sends the input when it has.
-// A thread started well ahead (prestartGuestThread) loads the likely backend meanwhile.
-if ((workerData as WorkerStart | undefined)?.preload) void preloadLikelyBackend();
+// It loads no backend before then: loading the kernel backend ahead, while it waited, crashed the
+// process now and then (SIGSEGV in V8 in this thread, cause not found; see prestartGuestThread).
 const input = await new Promise<WorkerInput>((resolve) => parentPort!.once('message', resolve));
 const log = (line: string) => {
   try {

@@ -11,13 +11,11 @@ import { commands } from './commands/index.js';
  * guest's thread starts as soon as its small module is in, so that its start-up runs alongside
  * the loading of run's modules; other commands never load worker_threads.
  */
-async function findCommand(name: string, args: string[]): Promise<CliCommand | undefined> {
+async function findCommand(name: string): Promise<CliCommand | undefined> {
   const entry = commands.find((c) => c.name === name);
   if (!entry) return undefined;
   if (name !== 'run') return entry.load();
-  // The thread preloads the kernel backend unless the VM was asked for: see prestartGuestThread.
-  const vm = args.some((a, i) => a === '--backend=vm' || (a === '--backend' && args[i + 1] === 'vm'));
-  const [, command] = await Promise.all([import('../guest-thread.js').then((g) => g.prestartGuestThread(!vm)), entry.load()]);
+  const [, command] = await Promise.all([import('../guest-thread.js').then((g) => g.prestartGuestThread()), entry.load()]);
   return command;
 }
 
@@ -64,7 +62,7 @@ export async function dispatch(argv: string[], io: CliIo): Promise<number> {
     io.stdout.write(`wbpf ${version()}\n`);
     return 0;
   }
-  const command = await findCommand(name, rest);
+  const command = await findCommand(name);
   if (!command) {
     io.stderr.write(`wbpf: unknown command "${name}"\n\n${help()}\n`);
     return 2;
