@@ -6,19 +6,14 @@
 
 import { BPF_MAP_FLAG, BPF_MAP_TYPE, BPF_UPDATE, ERRNO, nameOf } from '../uapi.js';
 import { ErrnoError } from '../errors.js';
+import type { MapSpec } from '../object/spec.js';
 import { TAG_READ, TAG_RW, type VmMemory } from './memory.js';
 
 /** A map pointer in a program (what lddw with src 1 loads): tag in the high half, id in the low. */
 export const MAP_REF_HI = 0xfd;
 
-export interface VmMapSpec {
-  name: string;
-  type: number;
-  keySize: number;
-  valueSize: number;
-  maxEntries: number;
-  flags: number;
-}
+/** The part of the object layer's MapSpec a VM map is made from. */
+export type VmMapSpec = Pick<MapSpec, 'name' | 'type' | 'keySize' | 'valueSize' | 'maxEntries' | 'flags'>;
 
 const PERCPU = new Set<number>([BPF_MAP_TYPE.PERCPU_ARRAY, BPF_MAP_TYPE.PERCPU_HASH, BPF_MAP_TYPE.LRU_PERCPU_HASH]);
 
