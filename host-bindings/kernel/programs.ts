@@ -3,7 +3,7 @@
 
 import { ErrnoError } from '../errors.js';
 import type { ProgramSpec } from '../object/spec.js';
-import { BPF_PROG_FLAG, BPF_PSEUDO, ERRNO } from '../uapi.js';
+import { BPF_ATTACH_TYPE, BPF_PROG_FLAG, BPF_PROG_TYPE, BPF_PSEUDO, ERRNO } from '../uapi.js';
 import { progLoad } from './syscall.js';
 
 /** A copy of the program's instructions with every ld_imm64 map reference pointing at `mapFd(name)`. */
@@ -36,7 +36,7 @@ export interface ProgramLoadContext {
 export function loadProgram(p: ProgramSpec, ctx: ProgramLoadContext): number {
   const what = `load program "${p.name}"${ctx.objectName ? ` of ${ctx.objectName}` : ''}`;
   const insns = patchMapReferences(p, ctx.mapFd, what);
-  const attachBtfId = p.attachBtfName ? ctx.kernelBtfId(p.attachBtfName) : 0;
+  const attachBtfId = p.attachBtfName ? attachTargetId(p, ctx, what) : 0;
   try {
     return progLoad({
       name: p.name,
@@ -52,8 +52,40 @@ export function loadProgram(p: ProgramSpec, ctx: ProgramLoadContext): number {
       attachBtfId,
     });
   } catch (e) {
-    if (e instanceof ErrnoError && ctx.objectName)
-      throw new ErrnoError(e.message.replace(`load program "${p.name}"`, what), e.errno, { cause: e });
+    if (!(e instanceof ErrnoError)) throw e;
+    const message = e.message.replace(`load program "${p.name}"`, what) + trampolineHint(p, e);
+    if (message !== e.message) throw new ErrnoError(message, e.errno, { cause: e });
     throw e;
   }
+}
+
+/** The vmlinux BTF id of the program's load-time target (tp_btf, fentry, fexit, fmod_ret, lsm). */
+function attachTargetId(p: ProgramSpec, ctx: ProgramLoadContext, what: string): number {
+  try {
+    return ctx.kernelBtfId(p.attachBtfName!);
+  } catch (e) {
+    if (e instanceof ErrnoError)
+      throw new ErrnoError(`${what} (section "${p.section}"): attach target: ${e.message}`, e.errno, { cause: e });
+    throw e;
+  }
+}
+
+const TRAMPOLINE_ATTACH_TYPES: number[] = [
+  BPF_ATTACH_TYPE.TRACE_FENTRY,
+  BPF_ATTACH_TYPE.TRACE_FEXIT,
+  BPF_ATTACH_TYPE.MODIFY_RETURN,
+  BPF_ATTACH_TYPE.LSM_MAC,
+  BPF_ATTACH_TYPE.LSM_CGROUP,
+];
+
+/**
+ * EPERM before verification for a trampoline program is a kernel policy (some kernels refuse BPF
+ * trampolines outright), not a privilege or memlock problem: say so rather than let it read as one.
+ */
+function trampolineHint(p: ProgramSpec, e: ErrnoError): string {
+  const trampoline =
+    p.type === BPF_PROG_TYPE.EXT ||
+    ((p.type === BPF_PROG_TYPE.TRACING || p.type === BPF_PROG_TYPE.LSM) && TRAMPOLINE_ATTACH_TYPES.includes(p.expectedAttachType));
+  if (!trampoline || e.errno !== ERRNO.EPERM || !e.message.includes('the verifier log is empty')) return '';
+  return '; for a trampoline program (fentry, fexit, fmod_ret, lsm, freplace) this means the kernel refuses BPF trampolines by policy, or the process lacks CAP_PERFMON';
 }

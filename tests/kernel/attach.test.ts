@@ -164,18 +164,15 @@ describe.skipIf(skip)('kernel programs and links', () => {
       objectSpec(
         [],
         [
-          program('kp', BPF_PROG_TYPE.KPROBE, trivial(0), {
-            section: 'kprobe/do_unlinkat',
-            attach: { kind: 'kprobe', retprobe: false, func: 'do_unlinkat', offset: 0 },
-          }),
+          program('pe', BPF_PROG_TYPE.PERF_EVENT, trivial(0), { section: 'perf_event', attach: { kind: 'perf_event' } }),
           program('off', BPF_PROG_TYPE.KPROBE, trivial(0), { autoload: false }),
         ],
       ),
     );
-    expect(() => obj!.attach('kp')).toThrow(/attach program "kp" \(section "kprobe\/do_unlinkat"\): attach kind kprobe not supported yet/);
+    expect(() => obj!.attach('pe')).toThrow(/attach program "pe" \(section "perf_event"\): attach kind perf_event not supported yet/);
     expect(() => obj!.attach('nope')).toThrow(/no program "nope"/);
     expect(() => obj!.attach('off')).toThrow(/program "off" was not loaded/);
-    expect(obj.programNames()).toEqual(['kp', 'off']);
+    expect(obj.programNames()).toEqual(['pe', 'off']);
   });
 
   it('close() releases every fd and mapping, and reports them to the tracker', () => {
