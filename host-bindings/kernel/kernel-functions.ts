@@ -1,15 +1,13 @@
 // Kernel function names from /proc/kallsyms: to say "no such function" instead of a bare errno
 // when a kprobe fails, and to find which name a system call's entry point has (ksyscall).
 
-import { readFileSync } from 'node:fs';
-
-const KALLSYMS = '/proc/kallsyms';
+import { readKallsyms, syscallWrapperPrefix } from '../kallsyms.js';
 
 /** Whether the kernel has a text symbol `name`; undefined when /proc/kallsyms cannot be read. */
 export function kernelFunctionExists(name: string): boolean | undefined {
   let text: string;
   try {
-    text = readFileSync(KALLSYMS, 'utf8');
+    text = readKallsyms();
   } catch {
     return undefined;
   }
@@ -20,17 +18,6 @@ export function kernelFunctionExists(name: string): boolean | undefined {
   return false;
 }
 
-/** The prefix the syscall entry points of this architecture carry when the kernel wraps them. */
-const SYSCALL_WRAPPER: Partial<Record<NodeJS.Architecture, string>> = {
-  x64: '__x64_',
-  ia32: '__ia32_',
-  arm64: '__arm64_',
-  s390x: '__s390x_',
-  riscv64: '__riscv_',
-  loong64: '',
-  ppc64: '',
-};
-
 let wrapped: boolean | undefined;
 
 /**
@@ -39,7 +26,7 @@ let wrapped: boolean | undefined;
  * "<prefix>sys_bpf"), else "sys_<name>".
  */
 export function syscallFunction(name: string): string {
-  const prefix = SYSCALL_WRAPPER[process.arch] ?? '';
-  wrapped ??= prefix !== '' && kernelFunctionExists(`${prefix}sys_bpf`) !== false;
+  const prefix = syscallWrapperPrefix();
+  wrapped ??= prefix !== undefined && kernelFunctionExists(`${prefix}sys_bpf`) !== false;
   return wrapped ? `${prefix}sys_${name}` : `sys_${name}`;
 }

@@ -4,6 +4,7 @@
 
 import type { Attachment, FdTracker, LoadedObject } from '../backend.js';
 import { ErrnoError } from '../errors.js';
+import { fillKconfig } from '../kconfig.js';
 import type { MapSpec, ObjectSpec, ProgramSpec } from '../object/spec.js';
 import { BPF_CMD, BPF_MAP_TYPE, ERRNO } from '../uapi.js';
 import { attachProgram } from './attach.js';
@@ -66,6 +67,7 @@ export class KernelObject implements LoadedObject {
         ctx.log?.([`warning: ${verdict}; loading without BTF`, ...kernelLog].join('\n'));
       }
     }
+    fillKconfig(spec, { objectName: ctx.objectName });
     for (const m of spec.maps) this.createMap(m, btfFd);
     for (const p of spec.programs) {
       if (!p.autoload) continue;

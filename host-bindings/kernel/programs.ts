@@ -4,6 +4,7 @@
 import { ErrnoError } from '../errors.js';
 import type { ProgramSpec } from '../object/spec.js';
 import { BPF_ATTACH_TYPE, BPF_PROG_FLAG, BPF_PROG_TYPE, BPF_PSEUDO, ERRNO } from '../uapi.js';
+import { patchExternReferences } from './ksyms.js';
 import { progLoad } from './syscall.js';
 
 /** A copy of the program's instructions with every ld_imm64 map reference pointing at `mapFd(name)`. */
@@ -36,6 +37,7 @@ export interface ProgramLoadContext {
 export function loadProgram(p: ProgramSpec, ctx: ProgramLoadContext): number {
   const what = `load program "${p.name}"${ctx.objectName ? ` of ${ctx.objectName}` : ''}`;
   const insns = patchMapReferences(p, ctx.mapFd, what);
+  patchExternReferences(p, insns, what);
   const attachBtfId = p.attachBtfName ? attachTargetId(p, ctx, what) : 0;
   try {
     return progLoad({

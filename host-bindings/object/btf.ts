@@ -550,6 +550,13 @@ export class Btf {
     this.decoded[id] = undefined;
   }
 
+  /** Where type `id`'s record starts in the blob (and in bytes()): the extern rewrite patches it there. */
+  recordOffset(id: number): number {
+    this.checkId(id);
+    if (id === 0) throw new RangeError('BTF type id 0 (void) has no record');
+    return this.offsets[id]!;
+  }
+
   /** A little-endian copy of the (fixed-up) blob; big-endian input is byte-swapped. */
   bytes(): Uint8Array {
     const copy = this.data.slice();

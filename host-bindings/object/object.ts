@@ -8,6 +8,7 @@ import { type BtfExt, parseBtfExt } from './btf-ext.js';
 import { btfInput, withContext } from './context.js';
 import { applyCoreRelocations } from './core.js';
 import { type ElfFile, isExecSection, parseElf, STB, STT } from './elf.js';
+import { collectExterns, type ExternTable, kconfigExterns, kconfigMap, rewriteExternBtf } from './externs.js';
 import { type BpfFunction, collectFunctions, type FunctionTable } from './functions.js';
 import { parseGlobalData } from './global-data.js';
 import { collectInitialSlots, type ObjectMap, parseBtfMaps, parseLegacyMaps } from './maps.js';
@@ -39,10 +40,11 @@ export interface ParsedObject {
   license: string;
   kernelVersion: number;
   programs: ParsedProgram[];
-  /** BTF-defined maps, then legacy maps, then global data maps. */
+  /** BTF-defined maps, then legacy maps, then global data maps, then the synthetic `.kconfig`. */
   maps: ObjectMap[];
   functions: FunctionTable;
   references: ReferenceTable;
+  externs: ExternTable;
 }
 
 export interface BuildOptions {
@@ -64,12 +66,15 @@ function parse(bytes: Uint8Array, name: string): ParsedObject {
 }
 
 function parseWithBtf(elf: ElfFile, name: string): ParsedObject {
-  const btf = parseBtf(elf);
+  const objectBtf = parseBtf(elf);
+  const externs = collectExterns(elf, objectBtf);
+  const btf = objectBtf && withContext('.BTF', () => rewriteExternBtf(objectBtf, externs));
   const extSection = elf.section('.BTF.ext');
   const btfExt =
     btf && extSection && elf.littleEndian ? withContext('.BTF.ext', () => parseBtfExt(extSection.data, btf)) : undefined;
 
-  const maps = [...parseBtfMaps(elf, btf), ...parseLegacyMaps(elf, btf), ...parseGlobalData(elf, btf)];
+  const kconfig = kconfigMap(externs);
+  const maps = [...parseBtfMaps(elf, btf), ...parseLegacyMaps(elf, btf), ...parseGlobalData(elf, btf), ...(kconfig ? [kconfig] : [])];
   const seen = new Set<string>();
   for (const m of maps) {
     if (seen.has(m.spec.name)) throw new FormatError(`two maps are named "${m.spec.name}"`);
@@ -78,7 +83,7 @@ function parseWithBtf(elf: ElfFile, name: string): ParsedObject {
   collectInitialSlots(elf, maps);
 
   const functions = collectFunctions(elf);
-  const references = collectReferences(elf, maps);
+  const references = collectReferences(elf, maps, externs);
   const programs: ParsedProgram[] = [];
   for (const list of functions.values()) {
     for (const fn of list) {
@@ -98,7 +103,7 @@ function parseWithBtf(elf: ElfFile, name: string): ParsedObject {
   return {
     name, elf, littleEndian: elf.littleEndian, btf, btfExt,
     license: readLicense(elf), kernelVersion: readVersion(elf),
-    programs, maps, functions, references,
+    programs, maps, functions, references, externs,
   };
 }
 
@@ -170,9 +175,11 @@ function build(obj: ParsedObject, options: BuildOptions): ObjectSpec {
         kernelVersion: obj.kernelVersion,
         funcInfo: flat.funcInfo,
         lineInfo: flat.lineInfo,
+        ...(flat.externReferences.length ? { externReferences: flat.externReferences } : {}),
       };
     }),
   );
+  const kconfig = kconfigExterns(obj.externs);
   return {
     littleEndian: true,
     license: obj.license,
@@ -180,6 +187,7 @@ function build(obj: ParsedObject, options: BuildOptions): ObjectSpec {
     btf: obj.btf?.bytes(),
     maps,
     programs,
+    ...(kconfig ? { kconfig } : {}),
   };
 }
 

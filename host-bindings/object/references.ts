@@ -5,8 +5,10 @@
 import { FormatError } from '../errors.js';
 import { BPF_PSEUDO_CALL, BPF_INSN_SIZE } from '../uapi.js';
 import { type ElfFile, type ElfSymbol, isExecSection, SHN_ABS, SHN_COMMON, SHN_LORESERVE, SHN_UNDEF, STT } from './elf.js';
+import { type ExternTable, externUse } from './externs.js';
 import { Insns, OP_CALL, OP_LD_IMM64 } from './insn.js';
 import type { ObjectMap } from './maps.js';
+import type { ExternReference } from './spec.js';
 
 export interface CodeLocation {
   sectionIndex: number;
@@ -22,13 +24,13 @@ export type InsnReference =
   | { kind: 'map'; map: string }
   /** ld_imm64 of a global variable: src=2 (BPF_PSEUDO_MAP_VALUE) at `offset` in the section's map. */
   | { kind: 'data'; map: string; offset: number }
-  /** An extern (.kconfig / .ksyms / kfunc): not supported by this loader. */
-  | { kind: 'extern'; symbol: string };
+  /** A `.ksyms` variable or a kfunc, resolved by the backend (`.kconfig` externs are 'data'). */
+  | { kind: 'extern'; extern: Omit<ExternReference, 'insn'> };
 
 /** References of each exec section, keyed by instruction index within the section. */
 export type ReferenceTable = Map<number, Map<number, InsnReference>>;
 
-export function collectReferences(elf: ElfFile, maps: ObjectMap[]): ReferenceTable {
+export function collectReferences(elf: ElfFile, maps: ObjectMap[], externs: ExternTable): ReferenceTable {
   const table: ReferenceTable = new Map();
   for (const section of elf.sections) {
     if (!isExecSection(section)) continue;
@@ -42,7 +44,7 @@ export function collectReferences(elf: ElfFile, maps: ObjectMap[]): ReferenceTab
       }
       const insn = rel.offset / BPF_INSN_SIZE;
       const symbol = elf.symbols[rel.symbol];
-      refs.set(insn, classify(elf, maps, insns, insn, symbol, `${at} (instruction ${insn}, symbol "${symbol.name}")`));
+      refs.set(insn, classify(elf, maps, externs, insns, insn, symbol, `${at} (instruction ${insn}, symbol "${symbol.name}")`));
     }
   }
   return table;
@@ -51,6 +53,7 @@ export function collectReferences(elf: ElfFile, maps: ObjectMap[]): ReferenceTab
 function classify(
   elf: ElfFile,
   maps: ObjectMap[],
+  externs: ExternTable,
   insns: Insns,
   insn: number,
   symbol: ElfSymbol,
@@ -63,7 +66,7 @@ function classify(
   if (code === OP_LD_IMM64 && insn + 1 >= insns.count) {
     throw new FormatError(`${at}: ld_imm64 is missing its second slot`);
   }
-  if (symbol.shndx === SHN_UNDEF) return { kind: 'extern', symbol: symbol.name };
+  if (symbol.shndx === SHN_UNDEF) return externUse(externs, symbol.name, code, insns.imm(insn), at);
   if (symbol.shndx === SHN_COMMON) {
     throw new FormatError(`${at}: symbol is COMMON (forgot to initialize a global variable, or build with -fno-common?)`);
   }

@@ -1,15 +1,15 @@
 // One flat instruction array per entry program: the program, then every sub-program it calls or
 // takes the address of (transitively), each appended once; call and callback immediates re-aimed,
-// map and global-data references recorded, func_info/line_info re-based to the flat indices
-// (§1.12 and §3.4 of bpf-internals.md).
+// map, global-data and extern references recorded, func_info/line_info re-based to the flat
+// indices (§1.12 and §3.4 of bpf-internals.md).
 
 import { FormatError } from '../errors.js';
-import { BPF_INSN_SIZE, BPF_PSEUDO, BPF_PSEUDO_CALL } from '../uapi.js';
+import { BPF_INSN_SIZE, BPF_PSEUDO, BPF_PSEUDO_CALL, BPF_PSEUDO_KFUNC_CALL } from '../uapi.js';
 import type { BtfExt } from './btf-ext.js';
 import { type BpfFunction, type FunctionTable, functionAt } from './functions.js';
 import { Insns, OP_CALL, OP_LD_IMM64 } from './insn.js';
 import type { CodeLocation, ReferenceTable } from './references.js';
-import type { MapReference } from './spec.js';
+import type { ExternReference, MapReference } from './spec.js';
 
 export interface CodeSource {
   functions: FunctionTable;
@@ -23,6 +23,7 @@ export interface CodeSource {
 export interface FlatProgram {
   insns: Uint8Array;
   mapReferences: MapReference[];
+  externReferences: ExternReference[];
   funcInfo?: { recordSize: number; bytes: Uint8Array; count: number };
   lineInfo?: { recordSize: number; bytes: Uint8Array; count: number };
 }
@@ -43,6 +44,7 @@ export function flattenProgram(entry: BpfFunction, source: CodeSource): FlatProg
 
   const patches: ((flat: Insns) => void)[] = [];
   const mapReferences: MapReference[] = [];
+  const externReferences: ExternReference[] = [];
   for (let f = 0; f < order.length; f++) {
     const fn = order[f];
     const insns = new Insns(sectionInsns(source, fn.sectionIndex));
@@ -53,7 +55,15 @@ export function flattenProgram(entry: BpfFunction, source: CodeSource): FlatProg
       const where = `instruction ${idx} of section "${source.sectionNames.get(fn.sectionIndex)}"`;
       const ref = refs?.get(idx);
       const code = insns.code(idx);
-      if (code === OP_CALL && insns.src(idx) === BPF_PSEUDO_CALL) {
+      if (ref?.kind === 'extern') {
+        externReferences.push({ insn: flatIdx, ...ref.extern });
+        const kfuncCall = ref.extern.kind === 'kfunc-call';
+        patches.push((flat) => {
+          if (kfuncCall) flat.setSrc(flatIdx, BPF_PSEUDO_KFUNC_CALL);
+          flat.setImm(flatIdx, 0);
+          if (!kfuncCall) flat.setImm(flatIdx + 1, 0);
+        });
+      } else if (code === OP_CALL && insns.src(idx) === BPF_PSEUDO_CALL) {
         if (ref && ref.kind !== 'call') throw new FormatError(`${where}: call has a ${ref.kind} relocation`);
         const target = ref ? ref.target : { sectionIndex: fn.sectionIndex, insn: idx + insns.imm(idx) + 1 };
         const targetFlat = locate(source, target, where, place);
@@ -74,8 +84,6 @@ export function flattenProgram(entry: BpfFunction, source: CodeSource): FlatProg
           flat.setImm(flatIdx, 0);
           flat.setImm(flatIdx + 1, offset);
         });
-      } else if (ref?.kind === 'extern') {
-        throw new FormatError(`${where}: extern "${ref.symbol}" (.kconfig/.ksyms/kfunc) is not supported`);
       } else if (ref?.kind === 'call') {
         throw new FormatError(`${where}: call relocation on an instruction that is not a bpf-to-bpf call`);
       }
@@ -97,7 +105,8 @@ export function flattenProgram(entry: BpfFunction, source: CodeSource): FlatProg
   const flat = new Insns(bytes);
   for (const patch of patches) patch(flat);
   mapReferences.sort((a, b) => a.insn - b.insn);
-  return { insns: bytes, mapReferences, ...debugInfo(order, position, source) };
+  externReferences.sort((a, b) => a.insn - b.insn);
+  return { insns: bytes, mapReferences, externReferences, ...debugInfo(order, position, source) };
 }
 
 function sectionInsns(source: CodeSource, sectionIndex: number): Uint8Array {

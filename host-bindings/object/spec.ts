@@ -57,6 +57,46 @@ export interface ProgramSpec {
   /** func_info / line_info ready for PROG_LOAD (instruction indices, kernel record layout). */
   funcInfo?: { recordSize: number; bytes: Uint8Array; count: number };
   lineInfo?: { recordSize: number; bytes: Uint8Array; count: number };
+  /**
+   * ld_imm64s and calls that name kernel symbols (`.ksyms` variables, kfuncs), sorted by insn;
+   * absent when there are none. The backend resolves them before loading: the object layer set
+   * a kfunc call's src to BPF_PSEUDO_KFUNC_CALL and zeroed the immediates, nothing else.
+   */
+  externReferences?: ExternReference[];
+}
+
+/**
+ * How an instruction uses a `.ksyms` extern: an ld_imm64 of a typed variable (BPF_PSEUDO_BTF_ID,
+ * the kernel's VAR id), of a typeless one (its /proc/kallsyms address), of a kfunc's address
+ * (BPF_PSEUDO_BTF_ID, the kernel's FUNC id; bpf_ksym_exists), or a kfunc call.
+ */
+export type ExternKind = 'typed-var' | 'typeless-var' | 'kfunc-address' | 'kfunc-call';
+
+export interface ExternReference {
+  insn: number; // slot index in ProgramSpec.insns
+  /** The extern's name in the object. */
+  name: string;
+  /** The name to look up in the kernel: `name` without a `___flavor` suffix. */
+  kernelName: string;
+  kind: ExternKind;
+  /** __weak: an unresolved one becomes 0 (or a poisoned call) instead of an error. */
+  weak: boolean;
+  /** The extern's index in the object, for libbpf's poisoned call (`call 2002000000 + index`). */
+  index: number;
+}
+
+/** What a `.kconfig` extern holds; decides how a config value is encoded into its bytes. */
+export type KconfigKind = 'bool' | 'tristate' | 'char' | 'int' | 'char-array';
+
+/** One `.kconfig` extern: its bytes are `[offset, offset + size)` of the `.kconfig` map's value. */
+export interface KconfigExtern {
+  name: string;
+  offset: number;
+  size: number;
+  kind: KconfigKind;
+  /** For 'int': whether the declared integer type is signed. */
+  signed: boolean;
+  weak: boolean;
 }
 
 /** Auto-attach targets derived from the section name, as libbpf's conventions do. */
@@ -77,4 +117,10 @@ export interface ObjectSpec {
   btf?: Uint8Array;
   maps: MapSpec[];
   programs: ProgramSpec[];
+  /**
+   * The `.kconfig` externs the programs read, when there are any. They live in the synthetic
+   * global-data map `.kconfig` (its initial bytes zero), which a backend fills from the running
+   * kernel's config (host-bindings/kconfig.ts fillKconfig) before creating maps.
+   */
+  kconfig?: KconfigExtern[];
 }

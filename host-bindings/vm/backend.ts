@@ -7,6 +7,7 @@
 
 import type { Attachment, Backend, BackendOptions, BpfMap, EventReader, LoadOptions, LoadedObject } from '../backend.js';
 import { ErrnoError } from '../errors.js';
+import { fillKconfig } from '../kconfig.js';
 import { buildSpec, parseObject } from '../object/object.js';
 import type { MapSpec, ObjectSpec } from '../object/spec.js';
 import { BPF_MAP_TYPE, BPF_PROG_TYPE, ERRNO, nameOf } from '../uapi.js';
@@ -88,9 +89,14 @@ export class VmObject implements LoadedObject {
   }
 
   private load(): void {
+    fillKconfig(this.spec, { objectName: this.objectName });
     for (const m of this.spec.maps) this.createMap(m);
     for (const p of this.spec.programs) {
       if (!p.autoload) continue;
+      const ksym = p.externReferences?.[0];
+      if (ksym) {
+        throw new ErrnoError(`load program "${p.name}"${this.of}: ksym "${ksym.name}" (${ksym.kind}) needs kernel symbols, which the VM does not have`, ERRNO.ENOTSUP);
+      }
       const fixes: MapReferenceFix[] = p.mapReferences.map((r) => {
         const map = this.maps.get(r.map);
         if (!map) throw new ErrnoError(`load program "${p.name}"${this.of}: it references unknown map "${r.map}"`, ERRNO.EINVAL);

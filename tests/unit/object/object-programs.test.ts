@@ -183,9 +183,12 @@ describe('programs that cannot be built', () => {
     );
   });
 
-  it('reports externs as unsupported, naming program and extern', () => {
-    const ext = parseObject(fixture('externs-el.bpf.o'), 'externs-el.bpf.o');
-    expect(() => buildSpec(ext, { possibleCpus: 1 })).toThrow(/object "externs-el.bpf.o": program "uses_kconfig" .*extern "LINUX_KERNEL_VERSION"/);
+  it('turns a .kconfig extern into a value reference to the synthetic .kconfig map', () => {
+    const ext = buildSpec(parseObject(fixture('externs-el.bpf.o'), 'externs-el.bpf.o'), { possibleCpus: 1 });
+    expect(ext.kconfig).toEqual([{ name: 'LINUX_KERNEL_VERSION', offset: 0, size: 4, kind: 'int', signed: false, weak: false }]);
+    expect(ext.maps.map((m) => [m.name, m.valueSize])).toEqual([['.kconfig', 4]]);
+    expect(ext.programs[0]!.mapReferences).toEqual([{ insn: 0, map: '.kconfig', kind: 'value', offset: 0 }]);
+    expect(ext.programs[0]!.externReferences).toBeUndefined();
   });
 
   it('refuses to build a big-endian object with a clear reason', () => {
