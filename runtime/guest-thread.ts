@@ -3,6 +3,8 @@
 // answers. The thread waits for its WorkerInput as its first message.
 
 import { Worker } from 'node:worker_threads';
+import { preferBundle } from './bundle-choice.js';
+import { avoidFastApiCallCrash } from './v8-crash-workaround.js';
 import type { WorkerOutcome } from './worker-protocol.js';
 
 export interface GuestThread {
@@ -18,8 +20,17 @@ export interface GuestThread {
 
 let spare: GuestThread | undefined;
 
+/**
+ * The thread's entry: the bundled one when the build made it (inside the bundle, this module
+ * sits in dist/bundle/ and both URLs name the same file), else worker.js next to this module.
+ */
+function entry(): URL {
+  return preferBundle(new URL('../bundle/worker.js', import.meta.url), new URL('./worker.js', import.meta.url));
+}
+
 function spawn(): GuestThread {
-  const worker = new Worker(new URL('./worker.js', import.meta.url));
+  avoidFastApiCallCrash();
+  const worker = new Worker(entry());
   let abandon: () => void = () => {};
   const exited = new Promise<void>((resolve) => {
     abandon = resolve;
@@ -41,10 +52,8 @@ function spawn(): GuestThread {
  * start; the `wbpf` command calls this before it loads the run command's modules. An unused
  * thread does not keep the process alive.
  *
- * The thread loads nothing more while it waits. It used to load the kernel backend ahead, which
- * saved ~25 ms, but then the process crashed now and then (SIGSEGV in V8 in the guest's thread:
- * about one VM run in four, one kernel benchmark run in six; cause not found); without it, no
- * crash in 60 runs.
+ * The thread loads nothing more while it waits: its input comes before it is ready anyway, so
+ * loading a backend ahead would gain nothing.
  */
 export function prestartGuestThread(): void {
   if (spare) return;

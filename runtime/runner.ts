@@ -20,7 +20,7 @@ import { checkImports, importsFrom } from './imports.js';
 import { StopFlag } from './stop-flag.js';
 import { formatTrap, type TrapReport } from './trap.js';
 import { WASI_MODULE, wasiFunctionNames } from './wasi.js';
-import type { WorkerInput, WorkerOutcome } from './worker-protocol.js';
+import type { WorkerInput, WorkerKernelBtf, WorkerOutcome } from './worker-protocol.js';
 
 export interface RunOptions {
   /** Path of the guest module (a WASI preview1 command). */
@@ -124,9 +124,6 @@ async function runIn(thread: GuestThread, options: RunOptions): Promise<RunResul
     throw new WbpfError(`${file}: a pcap capture feeds only the VM backend (--backend vm), not ${backend ?? 'a guest without eBPF'}`);
   }
 
-  // Read and parsed here while the guest's thread loads its modules, then handed over.
-  const kernelBtf = backend === 'kernel' ? await kernelBtfParts() : undefined;
-
   const stop = new StopFlag();
   const fds = new SharedFdTable();
   const preopens: Record<string, string> = {};
@@ -142,15 +139,20 @@ async function runIn(thread: GuestThread, options: RunOptions): Promise<RunResul
     verbose: options.verbose ?? false,
     backend,
     ...(options.capabilities ? { capabilities: options.capabilities } : {}),
-    ...(kernelBtf ? { kernelBtf } : {}),
     ...(options.pcap ? { capture: options.pcap } : {}),
     stopBuffer: stop.buffer,
     fdBuffer: fds.buffer,
   };
 
-  // Moved, not copied: the BTF's arrays are megabytes, and were made for this thread only.
-  const transfer = kernelBtf ? [kernelBtf.data.buffer, kernelBtf.offsets.buffer, kernelBtf.nameOffsets.buffer] : [];
-  worker.postMessage(input, transfer as ArrayBuffer[]);
+  worker.postMessage(input);
+  // The kernel's BTF follows: read and parsed here while the guest's thread opens the backend,
+  // and moved, not copied (its arrays are megabytes, made for that thread only).
+  if (backend === 'kernel') {
+    const kernelBtf = await kernelBtfParts();
+    const message: WorkerKernelBtf = { kernelBtf: kernelBtf ?? null };
+    const transfer = kernelBtf ? [kernelBtf.data.buffer, kernelBtf.offsets.buffer, kernelBtf.nameOffsets.buffer] : [];
+    worker.postMessage(message, transfer as ArrayBuffer[]);
+  }
   let stopReason: StopReason | undefined;
   let terminated = false;
   let graceTimer: NodeJS.Timeout | undefined;

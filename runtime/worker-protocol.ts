@@ -1,5 +1,5 @@
-// What the runner hands the guest's worker (at start, then as the first message), and what the
-// worker answers once the guest ended.
+// What the runner hands the guest's worker (its first message, then for the kernel backend the
+// kernel's BTF as a second one), and what the worker answers once the guest ended.
 
 import type { BtfParts } from '../host-bindings/object/btf.js';
 import type { BackendKind } from './backends.js';
@@ -24,10 +24,17 @@ export interface WorkerInput {
   capabilities?: CapabilityPolicy;
   /** `--pcap`: a capture to replay through the guest's packet programs (VM backend). */
   capture?: { input: string; output?: string };
-  /** The kernel's BTF, parsed by the runner for the kernel backend (absent: the worker reads it). */
-  kernelBtf?: BtfParts;
   stopBuffer: SharedArrayBuffer;
   fdBuffer: SharedArrayBuffer;
+}
+
+/**
+ * The runner's second message when `backend` is 'kernel': the kernel's BTF, which the runner
+ * reads and parses while the worker opens the backend; null when it could not (the worker then
+ * reads it itself on first use, and reports why it cannot).
+ */
+export interface WorkerKernelBtf {
+  kernelBtf: BtfParts | null;
 }
 
 export type WorkerOutcome =

@@ -14,24 +14,26 @@ import { SharedFdTable } from './fd-table.js';
 import { StopFlag } from './stop-flag.js';
 import { trapReport } from './trap.js';
 import { WASI_MODULE, loadWasi, wasiImports } from './wasi.js';
-import type { WorkerInput, WorkerOutcome } from './worker-protocol.js';
+import { type Inbox, openInbox } from './worker-inbox.js';
+import type { WorkerInput, WorkerKernelBtf, WorkerOutcome } from './worker-protocol.js';
 
 // Deep guest stacks are worth showing whole in a trap report.
 Error.stackTraceLimit = 200;
 
-// The runner starts this thread before it has checked the guest and sends the input when it has.
-// It loads no backend before then: loading the kernel backend ahead, while it waited, crashed the
-// process now and then (SIGSEGV in V8 in this thread, cause not found; see prestartGuestThread).
-const input = await new Promise<WorkerInput>((resolve) => parentPort!.once('message', resolve));
-const log = (line: string) => {
-  try {
-    writeSync(input.diagnosticsFd, line.endsWith('\n') ? line : line + '\n');
-  } catch {
-    // A closed stderr must not turn into a guest failure.
-  }
-};
+type Log = (line: string) => void;
 
-async function run(): Promise<WorkerOutcome> {
+function logTo(fd: number): Log {
+  return (line) => {
+    try {
+      writeSync(fd, line.endsWith('\n') ? line : line + '\n');
+    } catch {
+      // A closed stderr must not turn into a guest failure.
+    }
+  };
+}
+
+async function run(input: WorkerInput, inbox: Inbox): Promise<WorkerOutcome> {
+  const log = logTo(input.diagnosticsFd);
   const stop = new StopFlag(input.stopBuffer);
   const { WASI } = await loadWasi();
   const wasi = new WASI({
@@ -48,8 +50,12 @@ async function run(): Promise<WorkerOutcome> {
   if (input.backend) {
     try {
       const options: OpenBackendOptions = { shouldStop: () => stop.requested, log, fds: new SharedFdTable(input.fdBuffer) };
-      if (input.capture) options.capture = await captureFor(input.capture);
-      backend = await openBackend(input.backend, options, input.kernelBtf);
+      if (input.capture) options.capture = await captureFor(input.capture, log);
+      // The kernel's BTF comes while the backend opens (see runner.ts), and before the guest runs.
+      const kernelBtf = input.backend === 'kernel' ? inbox.next<WorkerKernelBtf>() : undefined;
+      backend = await openBackend(input.backend, options);
+      const parts = (await kernelBtf)?.kernelBtf;
+      if (parts) (await import('../host-bindings/kernel/vmlinux.js')).useVmlinuxBtf(parts);
     } catch (error) {
       return { kind: 'failed', message: `open the ${input.backend} backend: ${(error as Error).message}` };
     }
@@ -69,7 +75,7 @@ async function run(): Promise<WorkerOutcome> {
       stop,
       memory: () => memory,
       ...(input.verbose ? { trace: log } : {}),
-      ...(backend?.idle ? { idle: idleFor(backend) } : {}),
+      ...(backend?.idle ? { idle: idleFor(backend, log) } : {}),
     }),
     ...host?.imports(),
   };
@@ -105,7 +111,7 @@ async function run(): Promise<WorkerOutcome> {
  * The backend's turn while the guest sleeps. What fails there (a timer program's fault) is the
  * backend's problem, not the guest's: it is reported, and the guest sleeps on.
  */
-function idleFor(backend: Backend): (untilMs: number) => void {
+function idleFor(backend: Backend, log: Log): (untilMs: number) => void {
   let reported = '';
   return (untilMs) => {
     try {
@@ -119,7 +125,7 @@ function idleFor(backend: Backend): (untilMs: number) => void {
 }
 
 /** The capture of `--pcap`, read and checked now so that a bad file fails before the guest starts. */
-async function captureFor(capture: { input: string; output?: string }): Promise<NonNullable<OpenBackendOptions['capture']>> {
+async function captureFor(capture: { input: string; output?: string }, log: Log): Promise<NonNullable<OpenBackendOptions['capture']>> {
   let bytes: Uint8Array;
   try {
     bytes = readFileSync(capture.input);
@@ -145,7 +151,13 @@ async function captureFor(capture: { input: string; output?: string }): Promise<
   };
 }
 
-run().then(
-  (outcome) => parentPort!.postMessage(outcome),
-  (error: unknown) => parentPort!.postMessage({ kind: 'failed', message: String(error) } satisfies WorkerOutcome),
-);
+// The runner starts this thread before it has checked the guest and sends the input when it has.
+const inbox = openInbox(parentPort!);
+void inbox
+  .next<WorkerInput>()
+  .then((input) => run(input, inbox))
+  .catch((error: unknown): WorkerOutcome => ({ kind: 'failed', message: String(error) }))
+  .then((outcome) => {
+    inbox.close();
+    parentPort!.postMessage(outcome);
+  });
