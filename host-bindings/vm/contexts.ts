@@ -39,81 +39,102 @@ const TRACING_READ_ONLY = new Set<number>([
   BPF_PROG_TYPE.KPROBE, BPF_PROG_TYPE.TRACEPOINT, BPF_PROG_TYPE.PERF_EVENT, BPF_PROG_TYPE.RAW_TRACEPOINT, BPF_PROG_TYPE.TRACING,
 ]);
 
+/** How the packet's bounds appear in the context: not at all, as struct xdp_md, or as struct __sk_buff. */
+const CTX_NONE = 0, CTX_XDP = 1, CTX_SKB = 2;
+const EMPTY = new Uint8Array(0);
+
+/**
+ * The context and packet of the run being prepared. One packet object is reused for every
+ * run, and tags are only rewritten where they change, so that setting up a run allocates
+ * nothing and a run of the same shape as the last one costs a copy of its bytes.
+ */
 export class ContextArea {
   readonly packetBuffer: number;
   readonly ctx: number;
+  /** r1 and r2 of the run `prepare` set up, and the packet its helpers may change (if any). */
+  r1 = 0;
+  r2 = 0;
+  packet: Packet | undefined;
   private ctxSize = 0;
-  private pkt: Packet | undefined;
+  private ctxTag = 0;
+  /** Whether the last run had packet bytes (what dataOut returns). */
+  private placed = false;
+  private readonly pkt: Packet;
 
   constructor(private readonly mem: VmMemory) {
     this.packetBuffer = mem.alloc(XDP_HEADROOM + MAX_PACKET + TAILROOM, 0, 'packet buffer');
     this.ctx = mem.alloc(MAX_CTX, 0, 'program context');
+    this.pkt = new Packet(mem, this.packetBuffer, this.packetBuffer + XDP_HEADROOM + MAX_PACKET + TAILROOM, this.ctx);
   }
 
-  /** Sets up the context (and packet) for one run; returns r1 and r2 and the packet, if any. */
-  prepare(progType: number, dataIn: Uint8Array | undefined, ctxIn: Uint8Array | undefined): {
-    r1: number; r2: number; packet?: Packet;
-  } {
+  /** Sets up the context (and packet) for one run: r1, r2 and packet afterwards. */
+  prepare(progType: number, dataIn: Uint8Array | undefined, ctxIn: Uint8Array | undefined): void {
     const mem = this.mem;
-    this.clear();
     const kind = packetKind(progType);
-    if (kind === 'none') {
-      if (ctxIn) {
-        if (ctxIn.length > MAX_CTX) throw new ErrnoError(`context of ${ctxIn.length} bytes exceeds ${MAX_CTX}`, ERRNO.E2BIG);
-        mem.u8.set(ctxIn, this.ctx);
-        this.ctxSize = ctxIn.length;
-        mem.tag(this.ctx, ctxIn.length, TRACING_READ_ONLY.has(progType) ? TAG_READ : TAG_RW);
-        return { r1: this.ctx, r2: ctxIn.length };
-      }
-      // No context: the conformance convention, r1 = data and r2 = its length.
-      const data = dataIn ?? new Uint8Array(0);
-      const p = this.placePacket(data, 0);
-      return { r1: p.data, r2: data.length };
-    }
-    const data = dataIn ?? new Uint8Array(0);
-    if (kind !== 'xdp' && data.length < ETH_HLEN) {
-      throw new ErrnoError(`packet of ${data.length} bytes is shorter than an Ethernet header`, ERRNO.EINVAL);
-    }
-    const ctxSize = kind === 'xdp' ? XDP_MD_SIZE : SK_BUFF_SIZE;
-    if (ctxIn && ctxIn.length > ctxSize) {
+    const data = dataIn ?? EMPTY;
+    const ctxSize = kind === 'xdp' ? XDP_MD_SIZE : kind === 'none' ? (ctxIn ? ctxIn.length : 0) : SK_BUFF_SIZE;
+    if (ctxIn && ctxIn.length > (kind === 'none' ? MAX_CTX : ctxSize)) {
+      if (kind === 'none') throw new ErrnoError(`context of ${ctxIn.length} bytes exceeds ${MAX_CTX}`, ERRNO.E2BIG);
       throw new ErrnoError(`context of ${ctxIn.length} bytes is larger than the program's ${ctxSize}`, ERRNO.EINVAL);
     }
+    if (!(kind === 'none' && ctxIn) && data.length > MAX_PACKET) throw new ErrnoError(`packet of ${data.length} bytes exceeds ${MAX_PACKET}`, ERRNO.E2BIG);
+    if (kind !== 'xdp' && kind !== 'none' && data.length < ETH_HLEN) {
+      throw new ErrnoError(`packet of ${data.length} bytes is shorter than an Ethernet header`, ERRNO.EINVAL);
+    }
+    mem.u8.fill(0, this.ctx, this.ctx + Math.max(this.ctxSize, SK_BUFF_SIZE));
+    const p = this.pkt;
+    if (kind === 'none') {
+      if (ctxIn) {
+        mem.u8.set(ctxIn, this.ctx);
+        this.tagContext(ctxIn.length, TRACING_READ_ONLY.has(progType) ? TAG_READ : TAG_RW);
+        p.release();
+        this.placed = false;
+        this.setRun(this.ctx, ctxIn.length, undefined);
+        return;
+      }
+      // No context: the conformance convention, r1 = data and r2 = its length.
+      this.tagContext(0, 0);
+      this.place(data, 0, CTX_NONE);
+      this.setRun(p.data, data.length, undefined);
+      return;
+    }
     if (ctxIn) mem.u8.set(ctxIn, this.ctx);
-    this.ctxSize = ctxSize;
-    const p = this.placePacket(data, kind === 'skb-l3' ? ETH_HLEN : 0);
-    const v = mem.view;
-    if (kind === 'xdp') {
-      p.sync = () => {
-        v.setUint32(this.ctx, p.data, true);
-        v.setUint32(this.ctx + 4, p.dataEnd, true);
-        v.setUint32(this.ctx + 8, p.data, true);
-        p.retag(mem);
-      };
-      mem.tag(this.ctx, ctxSize, TAG_READ);
-    } else {
+    this.tagContext(ctxSize, kind === 'xdp' ? TAG_READ : TAG_RW);
+    if (kind !== 'xdp') {
+      const v = mem.view;
       v.setUint32(this.ctx + SKB.protocol, data[12]! | (data[13]! << 8), true); // __be16 as stored
       v.setUint32(this.ctx + SKB.wire_len, data.length, true);
       if (!v.getUint32(this.ctx + SKB.ifindex, true)) v.setUint32(this.ctx + SKB.ifindex, 1, true);
-      p.sync = () => {
-        v.setUint32(this.ctx + SKB.len, p.dataEnd - p.data, true);
-        v.setUint32(this.ctx + SKB.data, p.data, true);
-        v.setUint32(this.ctx + SKB.data_end, p.dataEnd, true);
-        p.retag(mem);
-      };
-      mem.tag(this.ctx, ctxSize, TAG_RW);
     }
-    p.sync();
-    return { r1: this.ctx, r2: 0, packet: p };
+    this.place(data, kind === 'skb-l3' ? ETH_HLEN : 0, kind === 'xdp' ? CTX_XDP : CTX_SKB);
+    this.setRun(this.ctx, 0, p);
   }
 
-  private placePacket(data: Uint8Array, pull: number): Packet {
-    if (data.length > MAX_PACKET) throw new ErrnoError(`packet of ${data.length} bytes exceeds ${MAX_PACKET}`, ERRNO.E2BIG);
+  private setRun(r1: number, r2: number, packet: Packet | undefined): void {
+    this.r1 = r1;
+    this.r2 = r2;
+    this.packet = packet;
+  }
+
+  /** Makes exactly [ctx, ctx + size) accessible with `tag`. */
+  private tagContext(size: number, tag: number): void {
+    if (size === this.ctxSize && tag === this.ctxTag) return;
+    this.mem.tag(this.ctx, this.ctxSize, 0);
+    this.mem.tag(this.ctx, size, tag);
+    this.ctxSize = size;
+    this.ctxTag = tag;
+  }
+
+  private place(data: Uint8Array, pull: number, ctxKind: number): void {
+    const p = this.pkt;
     const start = this.packetBuffer + XDP_HEADROOM;
     this.mem.u8.set(data, start);
-    const p = new Packet(this.packetBuffer, this.packetBuffer + XDP_HEADROOM + MAX_PACKET + TAILROOM, start + pull, start + data.length, pull);
-    p.retag(this.mem);
-    this.pkt = p;
-    return p;
+    p.data = start + pull;
+    p.dataEnd = start + data.length;
+    p.pulled = pull;
+    p.ctxKind = ctxKind;
+    p.sync();
+    this.placed = true;
   }
 
   /** Context bytes after the run (what test-run returns as ctx_out). */
@@ -126,44 +147,52 @@ export class ContextArea {
    * the kernel's test run returns it.
    */
   dataOut(): Uint8Array {
+    if (!this.placed) return new Uint8Array(0);
     const p = this.pkt;
-    if (!p) return new Uint8Array(0);
     const out = this.mem.u8.slice(p.data - p.pulled, p.dataEnd);
     out.fill(0, 0, p.pulled);
     return out;
   }
-
-  /** Untags what the previous run could reach; only that much, so a run costs little to set up. */
-  private clear(): void {
-    const mem = this.mem;
-    const p = this.pkt;
-    if (p) mem.tag(p.taggedStart, p.taggedEnd - p.taggedStart, 0);
-    mem.tag(this.ctx, this.ctxSize, 0);
-    mem.u8.fill(0, this.ctx, this.ctx + Math.max(this.ctxSize, SK_BUFF_SIZE));
-    this.pkt = undefined;
-    this.ctxSize = 0;
-  }
 }
 
 class Packet implements PacketState {
-  sync: () => void = () => {};
-  taggedStart = 0;
-  taggedEnd = 0;
+  data = 0;
+  dataEnd = 0;
+  /** Bytes of link-layer header before `data` that the program does not see (socket filters). */
+  pulled = 0;
+  ctxKind = CTX_NONE;
+  private taggedStart = 0;
+  private taggedEnd = 0;
 
-  /** Makes exactly [data, dataEnd) accessible. */
-  retag(mem: VmMemory): void {
-    mem.tag(this.taggedStart, this.taggedEnd - this.taggedStart, 0);
-    mem.tag(this.data, this.dataEnd - this.data, TAG_RW);
+  constructor(
+    private readonly mem: VmMemory,
+    readonly bufferStart: number,
+    readonly bufferEnd: number,
+    private readonly ctx: number,
+  ) {}
+
+  /** Writes data and data_end into the context and makes exactly [data, dataEnd) accessible. */
+  sync(): void {
+    const v = this.mem.view, ctx = this.ctx;
+    if (this.ctxKind === CTX_XDP) {
+      v.setUint32(ctx, this.data, true);
+      v.setUint32(ctx + 4, this.dataEnd, true);
+      v.setUint32(ctx + 8, this.data, true);
+    } else if (this.ctxKind === CTX_SKB) {
+      v.setUint32(ctx + SKB.len, this.dataEnd - this.data, true);
+      v.setUint32(ctx + SKB.data, this.data, true);
+      v.setUint32(ctx + SKB.data_end, this.dataEnd, true);
+    }
+    if (this.taggedStart === this.data && this.taggedEnd === this.dataEnd) return;
+    this.mem.tag(this.taggedStart, this.taggedEnd - this.taggedStart, 0);
+    this.mem.tag(this.data, this.dataEnd - this.data, TAG_RW);
     this.taggedStart = this.data;
     this.taggedEnd = this.dataEnd;
   }
 
-  constructor(
-    readonly bufferStart: number,
-    readonly bufferEnd: number,
-    public data: number,
-    public dataEnd: number,
-    /** Bytes of link-layer header before `data` that the program does not see (socket filters). */
-    readonly pulled: number,
-  ) {}
+  /** Makes the packet inaccessible (a run without one). */
+  release(): void {
+    this.mem.tag(this.taggedStart, this.taggedEnd - this.taggedStart, 0);
+    this.taggedStart = this.taggedEnd = 0;
+  }
 }

@@ -45,7 +45,8 @@ export const MODE_IMM = 0x00, MODE_MEM = 0x60, MODE_MEMSX = 0x80, MODE_ATOMIC = 
 export const OP_LDDW = 0x18, OP_CALL = 0x85, OP_CALLX = 0x8d, OP_EXIT = 0x95, OP_JA = 0x05, OP_JA32 = 0x06;
 
 export const cls = (code: number): number => code & 0x07;
-export const sizeBytes = (code: number): number => [4, 2, 1, 8][(code >> 3) & 3]!;
+const SIZES = [4, 2, 1, 8];
+export const sizeBytes = (code: number): number => SIZES[(code >> 3) & 3]!;
 
 const ALU_NAMES = ['add', 'sub', 'mul', 'div', 'or', 'and', 'lsh', 'rsh', 'neg', 'mod', 'xor', 'mov', 'arsh', 'end'];
 const JMP_NAMES = ['ja', 'jeq', 'jgt', 'jge', 'jset', 'jne', 'jsgt', 'jsge', 'call', 'exit', 'jlt', 'jle', 'jslt', 'jsle'];

@@ -19,7 +19,7 @@ import {
 } from './isa.js';
 import type { CheckedProgram, FunctionInfo } from './checks.js';
 import { REGS_ADDR, STACK_FRAME, TAG_READ, TAG_WRITE } from './memory.js';
-import { buildCfg, type Cfg } from './jit-structure.js';
+import { B_COND, B_FALL, B_GOTO, buildCfg, type Cfg } from './jit-structure.js';
 import { provenPacketAccesses } from './jit-bounds.js';
 import { ByteWriter, I32, I64, OP, VOID } from './wasm-writer.js';
 
@@ -42,7 +42,8 @@ const F_HELPER = 0, F_FAULT = 1, F_BUDGET = 2, F_HASH = 3, F_BSWAP32 = 4, F_BSWA
 const G_BUDGET = 0, G_STOP = 1, G_RAND = 2;
 const L_R0 = 6, L_T = 11, L_T2 = 12, L_A = 13, L_BUDGET = 14, L_PC = 15, L_INFO = 16;
 
-const regLocal = (r: number): number => (r === 0 ? L_R0 : r <= 5 ? r - 1 : r === 10 ? 5 : r + 1);
+/** eBPF register → Wasm local: r1..r5 and r10 are the parameters 0..5. */
+const REG_LOCAL = Uint8Array.of(L_R0, 0, 1, 2, 3, 4, 7, 8, 9, 10, 5);
 
 const ALU_OPS: Record<number, [number, number]> = {
   0x00: [OP.i64_add, OP.i32_add], 0x10: [OP.i64_sub, OP.i32_sub], 0x20: [OP.i64_mul, OP.i32_mul],
@@ -64,7 +65,9 @@ export function compileToWasm(checked: CheckedProgram, layout: JitLayout): Uint8
   const bodies = checked.functions.map((f) => new FunctionEmitter(checked, f, fnIndex, layout, entryHasContext && f.start === 0).emit());
   const F_RUN = F_FIRST_BPF + checked.functions.length;
 
-  const m = new ByteWriter().bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
+  let size = 1024;
+  for (const b of bodies) size += b.length + 8;
+  const m = new ByteWriter(size).bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
   const section = (id: number, body: ByteWriter): void => void m.byte(id).vec(body);
   const fnType = (params: number[], results: number[]): number[] => [0x60, params.length, ...params, results.length, ...results];
 
@@ -106,7 +109,7 @@ export function compileToWasm(checked: CheckedProgram, layout: JitLayout): Uint8
   exports.string('callback').byte(0x00).u32(F_RUN + 1);
   section(7, exports);
 
-  const code = new ByteWriter().u32(2 + bodies.length + 2);
+  const code = new ByteWriter(size).u32(2 + bodies.length + 2);
   code.vec(bswap32Body()).vec(bswap64Body());
   for (const b of bodies) code.vec(b);
   code.vec(runBody(layout.stackTop));
@@ -176,99 +179,138 @@ function callbackBody(functions: FunctionInfo[], fnIndex: Map<number, number>): 
   return w.byte(OP.end);
 }
 
-type Frame = { kind: 'loop' | 'block' | 'if'; node: number };
-const EXIT_BUDGET = -2, EXIT_FAULT = -3;
+const FR_LOOP = 0, FR_BLOCK = 1, FR_IF = 2;
+/** The frames of the two slow paths: always the outermost two, budget first. */
+const EXIT_BUDGET = 0, EXIT_FAULT = 1;
+const HELPER_ARGS = [1, 2, 3, 4, 5, 10] as const;
 
 class FunctionEmitter {
-  private readonly w = new ByteWriter();
-  /** Enclosing Wasm constructs, innermost last, for br depths. */
-  private readonly frames: Frame[] = [];
-  private cfg!: Cfg;
+  private readonly w: ByteWriter;
+  /** Enclosing Wasm constructs, innermost last, for br depths: their kinds and blocks. */
+  private readonly frameKind: number[] = [];
+  private readonly frameNode: number[] = [];
   private currentBlockStart = 0;
+  // Every field is set here, once, so that the emitter's shape never changes under V8's feet.
+  private readonly cfg: Cfg;
   /** Slots whose access jit-bounds.ts proved inside the packet. */
-  private proven: Uint8Array | undefined;
+  private readonly proven: Uint8Array;
+  /** Whether the function has loops, so spends the back-edge budget. */
+  private readonly spends: boolean;
 
   constructor(
     private readonly checked: CheckedProgram,
-    private readonly f: FunctionInfo,
+    f: FunctionInfo,
     private readonly fnIndex: Map<number, number>,
     private readonly layout: JitLayout,
-    private readonly hasContext: boolean,
-  ) {}
+    hasContext: boolean,
+  ) {
+    this.w = new ByteWriter(64 + 24 * (f.end - f.start));
+    this.cfg = buildCfg(checked.program, f);
+    this.spends = this.cfg.isLoopHeader.includes(1);
+    this.proven = hasContext ? provenPacketAccesses(checked.program, this.cfg) : new Uint8Array(checked.program.length);
+  }
 
   emit(): ByteWriter {
     const w = this.w;
     w.u32(2).u32(7).byte(I64).u32(4).byte(I32); // locals: r0, r6..r9, t, t2 (i64); a, budget, pc, info (i32)
-    this.cfg = buildCfg(this.checked.program, this.f);
-    if (this.hasContext) this.proven = provenPacketAccesses(this.checked.program, this.cfg);
     // The slow paths (budget exhausted, memory fault) sit outside the body, reached by `br`, so
     // that no call appears inside loops and V8 can keep the registers in machine registers.
     w.byte(OP.block).byte(VOID);
-    this.frames.push({ kind: 'block', node: EXIT_BUDGET });
+    this.push(FR_BLOCK, -1);
     w.byte(OP.block).byte(VOID);
-    this.frames.push({ kind: 'block', node: EXIT_FAULT });
+    this.push(FR_BLOCK, -1);
     this.loadBudget();
     this.doTree(0);
     w.byte(OP.unreachable).byte(OP.end);
-    this.frames.pop();
-    w.byte(OP.local_get).u32(L_PC);
-    w.byte(OP.local_get).u32(L_T).byte(OP.i32_wrap_i64);
-    w.byte(OP.local_get).u32(L_T);
+    this.pop();
+    w.byte2(OP.local_get, L_PC);
+    w.byte2(OP.local_get, L_T).byte(OP.i32_wrap_i64);
+    w.byte2(OP.local_get, L_T);
     this.i64(32);
     w.byte(OP.i64_shr_u).byte(OP.i32_wrap_i64);
-    w.byte(OP.local_get).u32(L_INFO);
+    w.byte2(OP.local_get, L_INFO);
     w.byte(OP.call).u32(F_FAULT).byte(OP.unreachable).byte(OP.end);
-    this.frames.pop();
-    w.byte(OP.local_get).u32(L_PC).byte(OP.call).u32(F_BUDGET).byte(OP.unreachable).byte(OP.end);
+    this.pop();
+    w.byte2(OP.local_get, L_PC).byte(OP.call).u32(F_BUDGET).byte(OP.unreachable).byte(OP.end);
     return w;
   }
 
-  private doTree(x: number): void {
-    if (!this.cfg.isLoopHeader[x]) return this.nodeWithin(x, [...this.cfg.mergeChildren[x]!]);
-    this.w.byte(OP.loop).byte(VOID);
-    this.frames.push({ kind: 'loop', node: x });
-    this.spendBudget(this.cfg.blocks[x]!.start);
-    this.nodeWithin(x, [...this.cfg.mergeChildren[x]!]);
-    this.frames.pop();
-    this.w.byte(OP.end);
+  private push(kind: number, node: number): void {
+    this.frameKind.push(kind);
+    this.frameNode.push(node);
+  }
+
+  private pop(): void {
+    this.frameKind.pop();
+    this.frameNode.pop();
+  }
+
+  /**
+   * x's code and what it dominates. A block that is not a loop header ends with the code of its
+   * latest merge child, which is done by the loop here rather than by recursion: a chain of
+   * if-merges would otherwise nest one JS frame per block.
+   */
+  private doTree(first: number): void {
+    const cfg = this.cfg;
+    for (let x = first; ; ) {
+      const from = cfg.mergeFrom[x]!, children = cfg.mergeFrom[x + 1]! - from;
+      if (cfg.isLoopHeader[x]) {
+        this.w.byte(OP.loop).byte(VOID);
+        this.push(FR_LOOP, x);
+        this.spendBudget(cfg.start[x]!);
+        this.nodeWithin(x, children);
+        this.pop();
+        this.w.byte(OP.end);
+        return;
+      }
+      if (children === 0) return this.blockCode(x);
+      const last = cfg.mergeChild[from + children - 1]!;
+      this.w.byte(OP.block).byte(VOID);
+      this.push(FR_BLOCK, last);
+      this.nodeWithin(x, children - 1);
+      this.pop();
+      this.w.byte(OP.end);
+      x = last;
+    }
   }
 
   /** x's code inside one block per merge child (the latest outermost), each child after its block. */
-  private nodeWithin(x: number, children: number[]): void {
-    const y = children.pop();
-    if (y === undefined) return this.blockCode(x);
+  private nodeWithin(x: number, children: number): void {
+    if (children === 0) return this.blockCode(x);
+    const y = this.cfg.mergeChild[this.cfg.mergeFrom[x]! + children - 1]!;
     this.w.byte(OP.block).byte(VOID);
-    this.frames.push({ kind: 'block', node: y });
-    this.nodeWithin(x, children);
-    this.frames.pop();
+    this.push(FR_BLOCK, y);
+    this.nodeWithin(x, children - 1);
+    this.pop();
     this.w.byte(OP.end);
     this.doTree(y);
   }
 
   private blockCode(x: number): void {
     const p = this.checked.program;
-    const b = this.cfg.blocks[x]!;
-    const stopAt = b.kind === 'goto' || b.kind === 'cond' ? b.last : b.end;
-    this.currentBlockStart = b.start;
-    for (let pc = b.start; pc < stopAt; pc += p.code[pc] === OP_LDDW ? 2 : 1) this.insn(pc);
-    if (b.kind === 'goto') return this.doBranch(x, b.target);
-    if (b.kind === 'fall') return this.doBranch(x, b.next);
-    if (b.kind === 'cond') {
-      this.condition(b.last);
-      if (this.isLabel(x, b.target)) {
-        this.w.byte(OP.br_if).u32(this.depthOf(x, b.target));
-        return this.doBranch(x, b.next);
+    const cfg = this.cfg;
+    const kind = cfg.kind[x]!, target = cfg.target[x]!, next = cfg.next[x]!, start = cfg.start[x]!;
+    const stopAt = kind === B_GOTO || kind === B_COND ? cfg.last[x]! : cfg.end[x]!;
+    this.currentBlockStart = start;
+    for (let pc = start; pc < stopAt; pc += p.code[pc] === OP_LDDW ? 2 : 1) this.insn(pc);
+    if (kind === B_GOTO) return this.doBranch(x, target);
+    if (kind === B_FALL) return this.doBranch(x, next);
+    if (kind === B_COND) {
+      this.condition(cfg.last[x]!);
+      if (this.isLabel(x, target)) {
+        this.w.byte(OP.br_if).u32(this.depthOf(x, target));
+        return this.doBranch(x, next);
       }
-      if (this.isLabel(x, b.next)) {
-        this.w.byte(OP.i32_eqz).byte(OP.br_if).u32(this.depthOf(x, b.next));
-        return this.doBranch(x, b.target);
+      if (this.isLabel(x, next)) {
+        this.w.byte(OP.i32_eqz).byte(OP.br_if).u32(this.depthOf(x, next));
+        return this.doBranch(x, target);
       }
       this.w.byte(OP.if).byte(VOID);
-      this.frames.push({ kind: 'if', node: -1 });
-      this.doBranch(x, b.target);
+      this.push(FR_IF, -1);
+      this.doBranch(x, target);
       this.w.byte(OP.else);
-      this.doBranch(x, b.next);
-      this.frames.pop();
+      this.doBranch(x, next);
+      this.pop();
       this.w.byte(OP.end);
     }
   }
@@ -279,12 +321,10 @@ class FunctionEmitter {
   }
 
   private depthOf(x: number, y: number): number {
-    const kind = this.cfg.rpo[y]! <= this.cfg.rpo[x]! ? 'loop' : 'block';
-    for (let i = this.frames.length - 1; i >= 0; i--) {
-      const fr = this.frames[i]!;
-      if (fr.kind === kind && fr.node === y) return this.frames.length - 1 - i;
-    }
-    throw new Error(`JIT: no enclosing ${kind} for the block at pc ${this.cfg.blocks[y]!.start}`);
+    const kind = this.cfg.rpo[y]! <= this.cfg.rpo[x]! ? FR_LOOP : FR_BLOCK;
+    const top = this.frameKind.length - 1;
+    for (let i = top; i >= 0; i--) if (this.frameKind[i] === kind && this.frameNode[i] === y) return top - i;
+    throw new Error(`JIT: no enclosing ${kind === FR_LOOP ? 'loop' : 'block'} for the block at pc ${this.cfg.start[y]}`);
   }
 
   private doBranch(x: number, y: number): void {
@@ -293,63 +333,69 @@ class FunctionEmitter {
   }
 
   private get(r: number): void {
-    this.w.byte(OP.local_get).u32(regLocal(r));
+    this.w.byte2(OP.local_get, REG_LOCAL[r]!);
   }
 
   private set(r: number): void {
-    this.w.byte(OP.local_set).u32(regLocal(r));
+    this.w.byte2(OP.local_set, REG_LOCAL[r]!);
   }
 
   private i64(lo: number, hi = lo >> 31): void {
-    this.w.byte(OP.i64_const).s64(lo, hi);
+    if (lo >= -64 && lo < 64 && hi === lo >> 31) this.w.byte2(OP.i64_const, lo & 0x7f);
+    else this.w.byte(OP.i64_const).s64(lo, hi);
   }
 
   private i32(v: number): void {
-    this.w.byte(OP.i32_const).s32(v);
+    if (v >= -64 && v < 64) this.w.byte2(OP.i32_const, v & 0x7f);
+    else this.w.byte(OP.i32_const).s32(v);
   }
 
-  // The budget lives in a local while the function runs and in the global across calls.
+  // The budget lives in a local while the function runs and in the global across calls. A
+  // function without loops never spends it, so it leaves the global alone (the nop program's
+  // run is then a call and a return).
   private loadBudget(): void {
-    this.w.byte(OP.global_get).u32(G_BUDGET).byte(OP.local_set).u32(L_BUDGET);
+    if (this.spends) this.w.byte(OP.global_get).u32(G_BUDGET).byte(OP.local_set).u32(L_BUDGET);
   }
 
   private storeBudget(): void {
-    this.w.byte(OP.local_get).u32(L_BUDGET).byte(OP.global_set).u32(G_BUDGET);
+    if (this.spends) this.w.byte2(OP.local_get, L_BUDGET).byte(OP.global_set).u32(G_BUDGET);
   }
 
   private spendBudget(pc: number): void {
     const w = this.w;
-    w.byte(OP.local_get).u32(L_BUDGET);
+    w.byte2(OP.local_get, L_BUDGET);
     this.i32(1);
     w.byte(OP.i32_sub).byte(OP.local_tee).u32(L_BUDGET);
     this.i32(0);
     w.byte(OP.i32_lt_s).byte(OP.if).byte(VOID);
     this.i32(pc);
-    w.byte(OP.local_set).u32(L_PC);
+    w.byte2(OP.local_set, L_PC);
     this.exitTo(EXIT_BUDGET);
     w.byte(OP.end);
   }
 
   /** `br` to one of the function's slow paths from inside one `if`. */
-  private exitTo(node: number): void {
-    const i = this.frames.findIndex((f) => f.node === node);
-    this.w.byte(OP.br).u32(this.frames.length - 1 - i + 1);
+  private exitTo(frame: number): void {
+    this.w.byte(OP.br).u32(this.frameKind.length - frame);
   }
 
-  /** Leaves the checked i32 address of [base + off] in local a. */
+  /** Leaves the checked i32 address of [base + off] on the stack. */
   private address(pc: number, base: number, off: number, size: number, need: number): void {
     const w = this.w;
     this.get(base);
-    this.i64(off);
-    w.byte(OP.i64_add);
-    if (base === 10 || this.proven?.[pc]) {
-      w.byte(OP.i32_wrap_i64).byte(OP.local_set).u32(L_A);
+    if (off !== 0) {
+      this.i64(off);
+      w.byte(OP.i64_add);
+    }
+    if (base === 10 || this.proven[pc] === 1) {
+      w.byte(OP.i32_wrap_i64);
       return;
     }
     this.tagsMissing(size, need);
     w.byte(OP.if).byte(VOID);
     this.fault(pc, size, need);
     w.byte(OP.end);
+    this.loadA();
   }
 
   /**
@@ -361,14 +407,14 @@ class FunctionEmitter {
   private tagsMissing(size: number, need: number): void {
     const w = this.w;
     const memSize = this.layout.memSize;
-    w.byte(OP.local_tee).u32(L_T).byte(OP.i32_wrap_i64);
+    w.byte2(OP.local_tee, L_T).byte(OP.i32_wrap_i64);
     this.i32(0);
-    w.byte(OP.local_get).u32(L_T);
+    w.byte2(OP.local_get, L_T);
     this.i64(memSize - size, 0);
     w.byte(OP.i64_le_u).byte(OP.select).byte(OP.local_tee).u32(L_A);
     w.byte(OP.i32_load8_u).u32(0).u32(memSize);
     if (size > 1) {
-      w.byte(OP.local_get).u32(L_A).byte(OP.i32_load8_u).u32(0).u32(memSize + size - 1);
+      w.byte2(OP.local_get, L_A).byte(OP.i32_load8_u).u32(0).u32(memSize + size - 1);
       w.byte(OP.i32_and);
     }
     this.i32(need);
@@ -380,14 +426,14 @@ class FunctionEmitter {
   /** Inside an `if`: record what faulted (the address is in t) and leave for the fault path. */
   private fault(pc: number, size: number, need: number): void {
     this.i32(pc);
-    this.w.byte(OP.local_set).u32(L_PC);
+    this.w.byte2(OP.local_set, L_PC);
     this.i32(size | (need << 8));
-    this.w.byte(OP.local_set).u32(L_INFO);
+    this.w.byte2(OP.local_set, L_INFO);
     this.exitTo(EXIT_FAULT);
   }
 
   private loadA(): void {
-    this.w.byte(OP.local_get).u32(L_A);
+    this.w.byte2(OP.local_get, L_A);
   }
 
   private insn(pc: number): void {
@@ -403,11 +449,10 @@ class FunctionEmitter {
       case CLS_LDX: {
         const size = sizeBytes(code);
         this.address(pc, src, off, size, TAG_READ);
-        this.loadA();
         const signed = (code & 0xe0) === MODE_MEMSX;
         const op = size === 8 ? OP.i64_load : size === 4 ? (signed ? OP.i64_load32_s : OP.i64_load32_u)
           : size === 2 ? (signed ? OP.i64_load16_s : OP.i64_load16_u) : signed ? OP.i64_load8_s : OP.i64_load8_u;
-        w.byte(op).u32(0).u32(0);
+        w.byte3(op, 0, 0);
         return this.set(dst);
       }
       case CLS_ST:
@@ -416,10 +461,9 @@ class FunctionEmitter {
         const op = size === 8 ? OP.i64_store : size === 4 ? OP.i64_store32 : size === 2 ? OP.i64_store16 : OP.i64_store8;
         if ((code & 0xe0) === MODE_ATOMIC) return this.atomic(pc, size, dst, src, off, imm, op);
         this.address(pc, dst, off, size, TAG_WRITE);
-        this.loadA();
         if (c === CLS_ST) this.i64(imm);
         else this.get(src);
-        w.byte(op).u32(0).u32(0);
+        w.byte3(op, 0, 0);
         return;
       }
       case CLS_JMP:
@@ -442,20 +486,20 @@ class FunctionEmitter {
 
   private alu(wide: boolean, op: number, x: boolean, dst: number, src: number, off: number, imm: number): void {
     const w = this.w;
-    const dstVal = (): void => {
-      this.get(dst);
-      if (!wide) w.byte(OP.i32_wrap_i64);
-    };
-    const finish = (): void => {
-      if (!wide) w.byte(OP.i64_extend_i32_u);
-      this.set(dst);
-    };
     const simple = ALU_OPS[op];
+    if (wide && simple) {
+      // The common forms in two writes: r op= r, and r op= a small constant.
+      if (x) w.byte4(OP.local_get, REG_LOCAL[dst]!, OP.local_get, REG_LOCAL[src]!);
+      else if (imm >= -64 && imm < 64) w.byte4(OP.local_get, REG_LOCAL[dst]!, OP.i64_const, imm & 0x7f);
+      else w.byte2(OP.local_get, REG_LOCAL[dst]!).byte(OP.i64_const).s32(imm);
+      w.byte3(simple[0], OP.local_set, REG_LOCAL[dst]!);
+      return;
+    }
     if (simple) {
-      dstVal();
+      this.dstVal(wide, dst);
       this.operand(wide, x, src, imm);
       w.byte(wide ? simple[0] : simple[1]);
-      return finish();
+      return this.finish(wide, dst);
     }
     switch (op) {
       case 0x30: // div, sdiv: x / 0 = 0; INT_MIN / -1 = INT_MIN (wraps like 0 - x)
@@ -466,15 +510,15 @@ class FunctionEmitter {
         const eqz = wide ? OP.i64_eqz : OP.i32_eqz;
         this.operand(wide, x, src, imm);
         if (!wide) w.byte(OP.i64_extend_i32_u);
-        w.byte(OP.local_set).u32(L_T2);
-        return this.divmod(wide, signed, isDiv, T, eqz, dstVal, finish);
+        w.byte2(OP.local_set, L_T2);
+        return this.divmod(wide, signed, isDiv, T, eqz, dst);
       }
       case 0x80:
         if (wide) this.i64(0);
         else this.i32(0);
-        dstVal();
+        this.dstVal(wide, dst);
         w.byte(wide ? OP.i64_sub : OP.i32_sub);
-        return finish();
+        return this.finish(wide, dst);
       case 0xb0:
         if (!x) {
           if (wide) this.i64(imm);
@@ -491,7 +535,7 @@ class FunctionEmitter {
         w.byte(OP.i32_wrap_i64);
         if (off === 8) w.byte(OP.i32_extend8_s);
         else if (off === 16) w.byte(OP.i32_extend16_s);
-        return finish();
+        return this.finish(wide, dst);
       case 0xd0: {
         const swap = !wide ? x : true; // ALU: le (no swap) / be (swap); ALU64: bswap
         if (!swap) {
@@ -514,12 +558,22 @@ class FunctionEmitter {
     throw new Error(`JIT: unexpected ALU op 0x${op.toString(16)}`);
   }
 
-  private divmod(
-    wide: boolean, signed: boolean, isDiv: boolean, T: number, eqz: number, dstVal: () => void, finish: () => void,
-  ): void {
+  /** dst's value: all 64 bits, or its low 32 as an i32. */
+  private dstVal(wide: boolean, dst: number): void {
+    this.get(dst);
+    if (!wide) this.w.byte(OP.i32_wrap_i64);
+  }
+
+  /** dst = the result on the stack, zero-extended from 32 bits when narrow. */
+  private finish(wide: boolean, dst: number): void {
+    if (!wide) this.w.byte(OP.i64_extend_i32_u);
+    this.set(dst);
+  }
+
+  private divmod(wide: boolean, signed: boolean, isDiv: boolean, T: number, eqz: number, dst: number): void {
     const w = this.w;
     const divisor = (): void => {
-      w.byte(OP.local_get).u32(L_T2);
+      w.byte2(OP.local_get, L_T2);
       if (!wide) w.byte(OP.i32_wrap_i64);
     };
     divisor();
@@ -527,7 +581,7 @@ class FunctionEmitter {
     if (isDiv) {
       if (wide) this.i64(0);
       else this.i32(0);
-    } else dstVal();
+    } else this.dstVal(wide, dst);
     w.byte(OP.else);
     if (signed) {
       divisor();
@@ -537,53 +591,53 @@ class FunctionEmitter {
       if (isDiv) {
         if (wide) this.i64(0);
         else this.i32(0);
-        dstVal();
+        this.dstVal(wide, dst);
         w.byte(wide ? OP.i64_sub : OP.i32_sub);
       } else if (wide) this.i64(0);
       else this.i32(0);
       w.byte(OP.else);
-      dstVal();
+      this.dstVal(wide, dst);
       divisor();
       w.byte(wide ? (isDiv ? OP.i64_div_s : OP.i64_rem_s) : isDiv ? OP.i32_div_s : OP.i32_rem_s);
       w.byte(OP.end);
     } else {
-      dstVal();
+      this.dstVal(wide, dst);
       divisor();
       w.byte(wide ? (isDiv ? OP.i64_div_u : OP.i64_rem_u) : isDiv ? OP.i32_div_u : OP.i32_rem_u);
     }
     w.byte(OP.end);
-    finish();
+    this.finish(wide, dst);
   }
 
   private atomic(pc: number, size: number, dst: number, src: number, off: number, imm: number, storeOp: number): void {
     const w = this.w;
     const loadOp = size === 8 ? OP.i64_load : OP.i64_load32_u;
     this.address(pc, dst, off, size, TAG_READ | TAG_WRITE);
-    this.loadA();
-    w.byte(loadOp).u32(0).u32(0).byte(OP.local_set).u32(L_T2); // old value
+    w.byte2(OP.local_tee, L_A);
+    w.byte3(loadOp, 0, 0).byte(OP.local_set).u32(L_T2); // old value
     const base = imm & ~1;
     this.loadA();
     if (base === 0xf0) {
       // cmpxchg: store src if old == r0 (low 32 bits for the 32-bit form), r0 = old
       this.get(src);
-      w.byte(OP.local_get).u32(L_T2);
-      w.byte(OP.local_get).u32(L_T2);
+      w.byte2(OP.local_get, L_T2);
+      w.byte2(OP.local_get, L_T2);
       this.get(0);
       if (size === 4) this.i64(-1, 0), w.byte(OP.i64_and);
       w.byte(OP.i64_eq).byte(OP.select);
-      w.byte(storeOp).u32(0).u32(0);
-      w.byte(OP.local_get).u32(L_T2);
+      w.byte3(storeOp, 0, 0);
+      w.byte2(OP.local_get, L_T2);
       return this.set(0);
     }
     if (base === 0xe0) this.get(src);
     else {
-      w.byte(OP.local_get).u32(L_T2);
+      w.byte2(OP.local_get, L_T2);
       this.get(src);
       w.byte(base === 0x00 ? OP.i64_add : base === 0x40 ? OP.i64_or : base === 0x50 ? OP.i64_and : OP.i64_xor);
     }
-    w.byte(storeOp).u32(0).u32(0);
+    w.byte3(storeOp, 0, 0);
     if (imm & 1) {
-      w.byte(OP.local_get).u32(L_T2);
+      w.byte2(OP.local_get, L_T2);
       this.set(src);
     }
   }
@@ -619,7 +673,7 @@ class FunctionEmitter {
   private helperCall(pc: number, code: number, dst: number, imm: number): void {
     const w = this.w;
     this.storeBudget();
-    for (const r of [1, 2, 3, 4, 5, 10]) {
+    for (const r of HELPER_ARGS) {
       this.i32(REGS_ADDR + 8 * r);
       this.get(r);
       w.byte(OP.i64_store).u32(3).u32(0);
@@ -669,7 +723,6 @@ class FunctionEmitter {
     if (!m) return false;
     // r0 = key < max_entries ? base + key * slot : NULL, with the key read through a checked r2.
     this.address(pc, 2, 0, 4, TAG_READ);
-    this.loadA();
     w.byte(OP.i32_load).u32(2).u32(0).byte(OP.local_tee).u32(L_A);
     this.i32(m.maxEntries);
     w.byte(OP.i32_lt_u).byte(OP.if).byte(I64);
@@ -694,7 +747,7 @@ class FunctionEmitter {
     this.get(2);
     this.tagsMissing(keySize, TAG_READ);
     w.byte(OP.i32_eqz).byte(OP.if).byte(VOID);
-    this.frames.push({ kind: 'if', node: -1 });
+    this.push(FR_IF, -1);
     this.i32(slot);
     this.loadA();
     if (keySize === 4) w.byte(OP.i32_load).u32(2).u32(0);
@@ -702,7 +755,7 @@ class FunctionEmitter {
     this.set(0);
     w.byte(OP.else);
     this.helperCall(pc, OP_CALL, 0, BPF_FUNC.map_lookup_elem);
-    this.frames.pop();
+    this.pop();
     w.byte(OP.end);
   }
 

@@ -68,6 +68,7 @@ export interface MapReferenceFix {
 }
 
 const MAX_TAIL_CALLS = 33;
+const NO_INPUT = new Uint8Array(0);
 
 export class Vm {
   readonly mem: VmMemory;
@@ -237,9 +238,10 @@ export class Vm {
   /** BPF_PROG_TEST_RUN: runs `repeat` times on one context; retval is r0's low 32 bits. */
   testRun(p: VmProgram, o: VmTestRunOptions = {}): VmTestRunResult {
     const repeat = Math.max(1, o.repeat ?? 1);
-    const { r1, r2, packet } = this.prepare(p, o.dataIn, o.ctxIn);
+    this.prepare(p, o.dataIn, o.ctxIn);
+    const a = this.area;
     const t0 = performance.now();
-    for (let i = 0; i < repeat; i++) this.execute(p, r1, r2, packet);
+    this.execute(p, a.r1, a.r2, a.packet, repeat);
     const durationNs = Math.round(((performance.now() - t0) * 1e6) / repeat);
     return { retval: this.mem.regLo(0) >>> 0, durationNs, dataOut: this.area.dataOut(), ctxOut: this.area.ctxOut() };
   }
@@ -249,9 +251,10 @@ export class Vm {
    * for other types it is the context. Returns r0's low 32 bits; `lastResult` has all 64.
    */
   trigger(p: VmProgram, input?: Uint8Array): number {
-    const kind = packetKind(p.type);
-    const { r1, r2, packet } = kind === 'none' ? this.prepare(p, undefined, input ?? new Uint8Array(0)) : this.prepare(p, input, undefined);
-    this.execute(p, r1, r2, packet);
+    if (packetKind(p.type) === 'none') this.prepare(p, undefined, input ?? NO_INPUT);
+    else this.prepare(p, input, undefined);
+    const a = this.area;
+    this.execute(p, a.r1, a.r2, a.packet);
     return this.mem.regLo(0) >>> 0;
   }
 
@@ -260,40 +263,51 @@ export class Vm {
     return BigInt.asUintN(64, this.mem.readReg(0));
   }
 
-  private prepare(p: VmProgram, dataIn: Uint8Array | undefined, ctxIn: Uint8Array | undefined) {
+  private prepare(p: VmProgram, dataIn: Uint8Array | undefined, ctxIn: Uint8Array | undefined): void {
     this.assertOpen();
     try {
-      return this.area.prepare(p.type, dataIn, ctxIn);
+      this.area.prepare(p.type, dataIn, ctxIn);
     } catch (e) {
       if (e instanceof ErrnoError) throw new ErrnoError(`run program "${p.name}": ${e.message}`, e.errno);
       throw e;
     }
   }
 
-  private execute(first: VmProgram, r1: number, r2: number, packet: PacketState | undefined): void {
+  /**
+   * Runs `first` (and the tail calls it takes) `repeat` times on the same context. The run state
+   * is set up once around all of them, so one more run costs little more than the call itself.
+   */
+  private execute(first: VmProgram, r1: number, r2: number, packet: PacketState | undefined, repeat = 1): void {
     const host = this.host;
     if (host.running) throw new WbpfError(`run program "${first.name}": the VM is already running a program`);
     host.running = true;
     host.packet = packet;
-    host.tailCalls = 0;
-    let p = first;
-    let budget = this.budget;
+    const exec = first.exec, budget = this.budget;
     try {
-      for (;;) {
-        host.current = p;
-        if (!p.exec.run(r1, r2, budget)) return;
-        budget = this.rt.budget.value;
-        p = host.pendingTail!;
-        host.pendingTail = undefined;
-        this.rt.stop.value = 0;
+      for (let i = 0; i < repeat; i++) {
+        host.current = first;
+        host.tailCalls = 0;
+        if (exec.run(r1, r2, budget)) this.followTailCalls(r1, r2);
       }
     } catch (e) {
       host.pendingTail = undefined;
       this.rt.stop.value = 0;
-      throw new WbpfError(`run program "${p.name}": ${(e as Error).message}`, { cause: e });
+      throw new WbpfError(`run program "${host.current!.name}": ${(e as Error).message}`, { cause: e });
     } finally {
       host.running = false;
       host.packet = undefined;
+    }
+  }
+
+  /** Follows the tail calls a run took, each with the budget its predecessor left. */
+  private followTailCalls(r1: number, r2: number): void {
+    const host = this.host;
+    for (;;) {
+      const p = host.pendingTail!;
+      host.pendingTail = undefined;
+      this.rt.stop.value = 0;
+      host.current = p;
+      if (!p.exec.run(r1, r2, this.rt.budget.value)) return;
     }
   }
 

@@ -1,13 +1,53 @@
 // Just enough of the WebAssembly binary format to emit one module: LEB128 numbers, sections,
 // and the opcodes the JIT uses.
 
+const utf8 = new TextEncoder();
+
 export class ByteWriter {
-  private buf = new Uint8Array(1024);
+  private buf: Uint8Array;
   length = 0;
+
+  /** `capacity`: the expected size, so that a large module is not copied as it grows. */
+  constructor(capacity = 64) {
+    this.buf = new Uint8Array(capacity);
+  }
 
   byte(b: number): this {
     if (this.length === this.buf.length) this.reserve(1);
     this.buf[this.length++] = b;
+    return this;
+  }
+
+  /** Two bytes (an opcode and a one-byte immediate), one capacity check. */
+  byte2(a: number, b: number): this {
+    if (this.length + 2 > this.buf.length) this.reserve(2);
+    const buf = this.buf;
+    buf[this.length] = a;
+    buf[this.length + 1] = b;
+    this.length += 2;
+    return this;
+  }
+
+  /** Three bytes (a memory opcode and a one-byte alignment and offset), one capacity check. */
+  byte3(a: number, b: number, c: number): this {
+    if (this.length + 3 > this.buf.length) this.reserve(3);
+    const buf = this.buf;
+    buf[this.length] = a;
+    buf[this.length + 1] = b;
+    buf[this.length + 2] = c;
+    this.length += 3;
+    return this;
+  }
+
+  /** Four bytes (two one-byte instructions with their immediates), one capacity check. */
+  byte4(a: number, b: number, c: number, d: number): this {
+    if (this.length + 4 > this.buf.length) this.reserve(4);
+    const buf = this.buf;
+    buf[this.length] = a;
+    buf[this.length + 1] = b;
+    buf[this.length + 2] = c;
+    buf[this.length + 3] = d;
+    this.length += 4;
     return this;
   }
 
@@ -33,6 +73,7 @@ export class ByteWriter {
   }
 
   u32(v: number): this {
+    if (v >>> 0 < 0x80) return this.byte(v >>> 0); // most indices, depths and offsets
     let x = v >>> 0;
     do {
       const b = x & 0x7f;
@@ -43,6 +84,7 @@ export class ByteWriter {
   }
 
   s32(v: number): this {
+    if (v >= -64 && v < 64) return this.byte(v & 0x7f); // most constants
     let x = v | 0;
     for (;;) {
       const b = x & 0x7f;
@@ -65,7 +107,7 @@ export class ByteWriter {
   }
 
   string(s: string): this {
-    const b = new TextEncoder().encode(s);
+    const b = utf8.encode(s);
     return this.u32(b.length).bytes(b);
   }
 
