@@ -130,15 +130,26 @@ export function logTail(log: Uint8Array, lines = LOG_TAIL_LINES): string {
  * a level-1 log, growing the buffer on ENOSPC, and throws ErrnoError
  * `load program "NAME": verifier: <errno text>\n<log tail>`.
  */
+/** As libbpf: a signal arriving while the verifier runs makes it give up with EAGAIN. */
+const PROG_LOAD_ATTEMPTS = 5;
+
+function progLoadCall(attr: Uint8Array): number {
+  let r = native().bpf(BPF_CMD.PROG_LOAD, attr);
+  for (let attempt = 1; r === -ERRNO.EAGAIN && attempt < PROG_LOAD_ATTEMPTS; attempt++) {
+    r = native().bpf(BPF_CMD.PROG_LOAD, attr);
+  }
+  return r;
+}
+
 export function progLoad(p: ProgLoadAttr): number {
   const license = cString(p.license);
-  const first = native().bpf(BPF_CMD.PROG_LOAD, progLoadAttr(p, license, null).bytes);
+  const first = progLoadCall(progLoadAttr(p, license, null).bytes);
   if (first >= 0) return first;
   let size = FIRST_LOG_SIZE;
   for (;;) {
     const buf = new Uint8Array(size);
     const attr = progLoadAttr(p, license, buf);
-    const r = native().bpf(BPF_CMD.PROG_LOAD, attr.bytes);
+    const r = progLoadCall(attr.bytes);
     if (r >= 0) return r;
     const trueSize = attr.getU32(140);
     if (-r === ERRNO.ENOSPC && size < MAX_LOG_SIZE) {
