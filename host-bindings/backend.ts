@@ -95,6 +95,30 @@ export type RecordHandler = (record: Uint8Array) => number;
  */
 export type RawRecordHandler = (bytes: Uint8Array, offset: number, length: number) => number;
 
+/**
+ * Receives a BPF ring buffer's entries a batch at a time (EventReader.pollEntries), so that a
+ * consumer can hand many records to its callback in one step. An entry is the kernel's layout:
+ * an 8-byte header (u32 length with the BUSY/DISCARD bits, u32 page offset), then the record,
+ * padded to a multiple of 8 bytes.
+ */
+export interface RingEntrySink {
+  /** The most bytes of whole entries one batch may hold. */
+  readonly batchBytes: number;
+  /** The reader writes the header word of each batched entry here, in order; its length bounds a batch. */
+  readonly headers: Int32Array;
+  /**
+   * Delivers `count` committed entries (busy bit clear, their header words in `headers`) that
+   * lie in `bytes[offset, offset + length)`, valid only during the call. Returns 0 when every
+   * entry was handled, or i + 1 when the record of entry i stopped delivery with a non-zero
+   * value (then in `stopValue`); entries 0..i are consumed.
+   */
+  deliver(bytes: Uint8Array, offset: number, length: number, count: number): number;
+  /** The non-zero value that stopped the last deliver(). */
+  readonly stopValue: number;
+  /** Delivers the record of an entry longer than batchBytes on its own; RawRecordHandler's convention. */
+  readonly deliverOne: RawRecordHandler;
+}
+
 export interface EventReader {
   /**
    * Wait up to timeoutMs (negative = forever, still checking shouldStop) for records and
@@ -107,6 +131,11 @@ export interface EventReader {
    * no view is created per record. Callers fall back to poll when a reader lacks it.
    */
   pollRaw?(timeoutMs: number, onRecord: RawRecordHandler): number;
+  /**
+   * Optional batch path of ring buffers, with poll's semantics and result: committed entries
+   * go to the sink in batches of at most sink.batchBytes bytes.
+   */
+  pollEntries?(timeoutMs: number, sink: RingEntrySink): number;
   /** Records the kernel reported lost (perf buffer) since the reader was created. */
   readonly lost: bigint;
   close(): void;

@@ -7,6 +7,8 @@
 // - close detaches the object's programs (Rust keeps links until the instance ends);
 // - poll delivers every record, passes the copied length, and returns the number of records
 //   (or the callback's non-zero value) instead of only the last record's callback result;
+// - a kernel ring buffer's records arrive in batches (guest-batch-sink.ts): the pointer passed
+//   to the callback lies inside the guest's buffer, not always at its start;
 // - GET_NEXT_KEY with key pointer 0 asks for the first key (libbpf's NULL convention) instead
 //   of reading a key at linear address 0.
 
@@ -14,8 +16,10 @@ import type { Backend, BpfMap, RawRecordHandler, RecordHandler } from '../backen
 import { ErrnoError } from '../errors.js';
 import { BPF_CMD, BPF_MAP_TYPE, ERRNO } from '../uapi.js';
 import { describe, negativeErrno } from './errno.js';
+import { GuestBatchSink } from './guest-batch-sink.js';
 import { GuestMemory, toAddress } from './guest-memory.js';
 import { HandleTable } from './handles.js';
+import { ringWalker } from './ring-walker.js';
 import { GuestStopped } from './stopped.js';
 
 export const WASM_BPF_MODULE = 'wasm_bpf';
@@ -82,6 +86,7 @@ export class WasmBpfHost {
     this.inCallback = false;
     return result | 0;
   };
+  private readonly batches = new GuestBatchSink(this.onRawRecord);
 
   constructor(private readonly options: WasmBpfHostOptions) {}
 
@@ -206,16 +211,26 @@ export class WasmBpfHost {
     this.pollData = address;
     this.pollMax = maxSize | 0;
     this.inCallback = false;
+    let batched = false;
     try {
       const reader = map.reader();
+      // A poll from inside a batch's callback goes record by record: the sink is busy.
+      const walker = reader.pollEntries && !this.batches.delivering ? ringWalker(callback) : null;
+      if (walker) {
+        batched = true;
+        this.batches.begin(walker, this.memory, ctx, address, maxSize | 0);
+        return reader.pollEntries!(timeoutMs | 0, this.batches);
+      }
       return reader.pollRaw ? reader.pollRaw(timeoutMs | 0, this.onRawRecord) : reader.poll(timeoutMs | 0, this.onRecord);
     } catch (error) {
-      if (this.inCallback) throw error; // a trap, proc_exit or stop inside the guest's callback
+      // A trap, proc_exit or stop inside the guest's callback.
+      if (this.inCallback || (batched && this.batches.delivering)) throw error;
       if (error instanceof ErrnoError && error.errno === ERRNO.EINTR && this.options.stopRequested?.()) {
         throw new GuestStopped();
       }
       return this.fail('wasm_bpf_buffer_poll', `poll map "${map.name}": ${describe(error)}`, negativeErrno(error));
     } finally {
+      if (batched) this.batches.end();
       [this.pollCallback, this.pollCtx, this.pollData, this.pollMax, this.inCallback] = outer;
     }
   }
