@@ -3,8 +3,9 @@
 // every byte, children before parents, and tags the root last. Pull, push, save and load are copy.
 import { parseManifest, childrenOf, type Descriptor } from './manifest.js';
 import { isIndexType, isManifestType } from './media-types.js';
-import { fetchBytes, verified, type Target } from './target.js';
+import { fetchBytes, verified, type BlobWriter, type Target } from './target.js';
 import { Readable } from 'node:stream';
+import { runLimited } from './run-limited.js';
 
 export interface CopyProgress {
   /** A blob transfer starts (not called for content the destination already has). */
@@ -29,22 +30,18 @@ export interface CopyResult {
   skipped: number;
 }
 
-/** Runs `fn` over items, `limit` at a time; after a failure no new item starts, and the first
- * error is thrown only once the running ones have settled (so no write is left half-done). */
-async function runLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failure: { error: unknown } | undefined;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length && !failure) {
-      try {
-        await fn(items[next++]!);
-      } catch (error) {
-        failure ??= { error };
-      }
-    }
-  });
-  await Promise.all(workers);
-  if (failure) throw failure.error;
+function counting(writer: BlobWriter, onBytes: (n: number) => void): BlobWriter {
+  return {
+    get written() {
+      return writer.written;
+    },
+    write(chunk) {
+      writer.write(chunk);
+      onBytes(chunk.length);
+    },
+    commit: () => writer.commit(),
+    abort: () => writer.abort(),
+  };
 }
 
 function isManifestLike(desc: Descriptor): boolean {
@@ -78,7 +75,18 @@ export async function copyGraph(src: Target, dst: Target, root: Descriptor, opti
     }
     progress.start?.(desc);
     const onBytes = progress.bytes ? (n: number) => progress.bytes!(desc, n) : undefined;
-    await dst.push(desc, verified(await src.fetch(desc), desc, `${src.name}: ${desc.digest}`, onBytes));
+    if (src.fetchInto && dst.openBlobWriter) {
+      const writer = await dst.openBlobWriter(desc);
+      try {
+        await src.fetchInto(desc, onBytes ? counting(writer, onBytes) : writer);
+        await writer.commit();
+      } catch (e) {
+        await writer.abort();
+        throw e;
+      }
+    } else {
+      await dst.push(desc, verified(await src.fetch(desc), desc, `${src.name}: ${desc.digest}`, onBytes));
+    }
     result.copied++;
     progress.done?.(desc, 'copied');
   };

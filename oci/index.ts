@@ -2,7 +2,7 @@
 export { loadArchive, saveArchive } from './archive.js';
 export { buildBundle, CAPABILITIES_ANNOTATION, CAPABILITIES_CONFIG_KEY, type BuiltBundle, type BundleFile, type BundleFormat, type BundleInput } from './bundle.js';
 export { extractBundle, readBundle, type BundleView } from './bundle-reader.js';
-export { copyRemote, localName, pull, push, repositoryFor, type TransferOptions } from './client.js';
+export { copyRemote, localName, pull, pullAllTags, push, pushAllTags, repositoryFor, type AllTagsOptions, type TransferOptions } from './client.js';
 export { copy, copyGraph, type CopyOptions, type CopyProgress, type CopyResult } from './copy.js';
 export { eraseCredential, findCredential, storeCredential, type Credential } from './credentials.js';
 export { DigestMismatchError } from './digest.js';
@@ -14,4 +14,4 @@ export { RegistryClient, RegistryPool, type RegistryOptions } from './registry-c
 export { RegistryError } from './registry-error.js';
 export { RegistryRepository } from './registry-repository.js';
 export { openLocalStore, wbpfHome } from './store-location.js';
-export type { Target } from './target.js';
+export type { BlobWriter, Target } from './target.js';

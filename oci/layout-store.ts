@@ -12,7 +12,8 @@ import { isDigest, isVerifying, parseDigest, VerifyingStream } from './digest.js
 import { withFileLock } from './file-lock.js';
 import { childrenOf, manifestMediaType, parseManifest, validateDescriptor, type Descriptor, type ImageIndex } from './manifest.js';
 import { ANNOTATION_REF_NAME, isIndexType, isManifestType, OCI_INDEX } from './media-types.js';
-import { fetchBytes, type Target } from './target.js';
+import { FileBlobWriter } from './blob-file-writer.js';
+import { fetchBytes, type BlobWriter, type Target } from './target.js';
 
 const LAYOUT_FILE = 'oci-layout';
 const INDEX_FILE = 'index.json';
@@ -108,12 +109,19 @@ export class LayoutStore implements Target {
     await this.writeAtomic(path.join(this.root, INDEX_FILE), Buffer.from(JSON.stringify(index)));
   }
 
-  private async updateIndex(change: (index: ImageIndex) => void): Promise<void> {
-    await withFileLock(this.lockPath, async () => {
-      const index = await this.readIndex();
-      change(index);
-      await this.writeIndex(index);
-    });
+  /** Index changes of this process queue here, so they never spin on the lock file against each other. */
+  private indexQueue: Promise<unknown> = Promise.resolve();
+
+  private updateIndex(change: (index: ImageIndex) => void): Promise<void> {
+    const run = () =>
+      withFileLock(this.lockPath, async () => {
+        const index = await this.readIndex();
+        change(index);
+        await this.writeIndex(index);
+      });
+    const done = this.indexQueue.then(run, run);
+    this.indexQueue = done.catch(() => undefined);
+    return done;
   }
 
   async exists(desc: Descriptor): Promise<boolean> {
@@ -164,6 +172,15 @@ export class LayoutStore implements Target {
     if (tag !== undefined) await this.tag(desc, tag);
   }
 
+  /** A writer into a temp file that commit() verifies, fsyncs and renames into place. */
+  async openBlobWriter(desc: Descriptor): Promise<BlobWriter> {
+    validateDescriptor(desc, `${this.name}: write`);
+    const final = this.blobPath(desc.digest);
+    await fs.mkdir(path.dirname(final), { recursive: true });
+    const tmp = path.join(this.root, TMP_DIR, `${parseDigest(desc.digest).encoded}.${randomBytes(8).toString('hex')}`);
+    return new FileBlobWriter(desc, tmp, final, `${this.name}: ${desc.digest}`);
+  }
+
   async resolve(reference: string): Promise<Descriptor> {
     if (isDigest(reference)) {
       const file = this.blobPath(reference);
@@ -183,15 +200,25 @@ export class LayoutStore implements Target {
   }
 
   async tag(desc: Descriptor, reference: string): Promise<void> {
-    if (!isManifestType(desc.mediaType) && !isIndexType(desc.mediaType)) {
-      throw new WbpfError(`${this.name}: cannot tag ${desc.digest}: ${desc.mediaType} is not a manifest`);
+    await this.tagMany([{ desc, reference }]);
+  }
+
+  /** Points several tags at stored manifests in one index.json write (one lock, one fsync). */
+  async tagMany(tags: ReadonlyArray<{ desc: Descriptor; reference: string }>): Promise<void> {
+    const entries = new Map<string, Descriptor>();
+    for (const { desc, reference } of tags) {
+      if (!isManifestType(desc.mediaType) && !isIndexType(desc.mediaType)) {
+        throw new WbpfError(`${this.name}: cannot tag ${desc.digest}: ${desc.mediaType} is not a manifest`);
+      }
+      if (!(await this.exists(desc))) throw new WbpfError(`${this.name}: cannot tag ${desc.digest}: not in the store`);
+      const entry: Descriptor = { mediaType: desc.mediaType, digest: desc.digest, size: desc.size, annotations: { [ANNOTATION_REF_NAME]: reference } };
+      if (desc.artifactType) entry.artifactType = desc.artifactType;
+      entries.set(reference, entry);
     }
-    if (!(await this.exists(desc))) throw new WbpfError(`${this.name}: cannot tag ${desc.digest}: not in the store`);
-    const entry: Descriptor = { mediaType: desc.mediaType, digest: desc.digest, size: desc.size, annotations: { [ANNOTATION_REF_NAME]: reference } };
-    if (desc.artifactType) entry.artifactType = desc.artifactType;
+    if (entries.size === 0) return;
     await this.updateIndex((index) => {
-      index.manifests = index.manifests.filter((d) => d.annotations?.[ANNOTATION_REF_NAME] !== reference);
-      index.manifests.push(entry);
+      index.manifests = index.manifests.filter((d) => !entries.has(d.annotations?.[ANNOTATION_REF_NAME] ?? ''));
+      index.manifests.push(...entries.values());
     });
   }
 

@@ -72,6 +72,16 @@ export function parseReference(input: string): Reference {
   return ref;
 }
 
+/** Parses a repository (`host/name`, no tag or digest), as `push --all-tags` and `pull --all-tags` take. */
+export function parseRepository(input: string): Reference {
+  const ref = parseReference(input);
+  if (ref.digest || input.slice(input.lastIndexOf('/') + 1).includes(':')) {
+    throw new FormatError(`invalid repository ${JSON.stringify(input)}: give a repository without a tag or digest (e.g. ${repositoryName(ref)})`);
+  }
+  const { tag: _latest, ...repository } = ref;
+  return repository;
+}
+
 /** Host to send API requests to (Docker Hub's API lives on another name). */
 export function apiHost(registry: string): string {
   return registry === DOCKER_HUB ? DOCKER_HUB_API : registry;

@@ -11,7 +11,11 @@ import { MAX_MANIFEST_BYTES, manifestMediaType, parseManifest, type Descriptor, 
 import { isIndexType, isManifestType, MANIFEST_ACCEPT, OCI_INDEX } from './media-types.js';
 import type { RegistryClient } from './registry-client.js';
 import { RegistryError, registryError } from './registry-error.js';
-import type { Target } from './target.js';
+import { plainGet } from './plain-get.js';
+import type { BlobWriter, Target } from './target.js';
+
+/** Blobs at least this large skip node:http on plain-HTTP registries (see plain-get.ts). */
+const LEAN_GET_MIN_BYTES = 1024 * 1024;
 
 export interface RepositoryOptions {
   /** Actions this operation needs, requested up front as one token (scope union). */
@@ -81,10 +85,65 @@ export class RegistryRepository implements Target {
     return Readable.from(this.download(desc));
   }
 
-  /** Streams a blob; a connection cut mid-body resumes with a Range request at the byte reached. */
-  private async *download(desc: Descriptor): AsyncGenerator<Buffer> {
+  /**
+   * Sends a blob to a writer. Large blobs from a plain-HTTP registry come through plainGet,
+   * resuming with Range where the writer stands; any answer but the body (auth challenge,
+   * redirect, error) hands over to the full client from the same byte.
+   */
+  async fetchInto(desc: Descriptor, writer: BlobWriter): Promise<void> {
     const what = `pull blob ${this.name}@${desc.digest}`;
-    let offset = 0;
+    const base = await this.client.origin();
+    if (base.protocol === 'http:' && desc.size >= LEAN_GET_MIN_BYTES) {
+      const url = new URL(this.path('blobs', desc.digest), base);
+      for (let failures = 0; writer.written < desc.size; ) {
+        const offset = writer.written;
+        const headers: Record<string, string> = offset > 0 ? { range: `bytes=${offset}-` } : {};
+        const authorization = await this.client.auth.header(this.scopes);
+        if (authorization) headers.authorization = authorization;
+        let skip = 0;
+        let writeError: { error: unknown } | undefined;
+        const result = await plainGet(
+          url,
+          {
+            headers,
+            accept: (status, h) => {
+              if (status === 200) skip = offset;
+              return status === 200 || (status === 206 && Number(/bytes (\d+)-/.exec(String(h['content-range'] ?? ''))?.[1]) === offset);
+            },
+            onBody: (chunk) => {
+              if (skip > 0) {
+                const n = Math.min(skip, chunk.length);
+                skip -= n;
+                if (n === chunk.length) return;
+                chunk = chunk.subarray(n);
+              }
+              try {
+                writer.write(chunk);
+              } catch (e) {
+                writeError ??= { error: e };
+                throw e;
+              }
+            },
+          },
+          what,
+        ).catch(() => undefined);
+        if (writeError) throw writeError.error;
+        if (!result?.accepted) break;
+        if (result.complete && writer.written === desc.size) return;
+        if (++failures > (this.client.options.retries ?? 4)) {
+          const why = result.complete ? 'body ended' : `connection lost: ${result.error?.message ?? 'closed'}`;
+          throw new WbpfError(`${what}: ${why} at byte ${writer.written} of ${desc.size}`, { cause: result.error });
+        }
+      }
+      if (writer.written >= desc.size) return;
+    }
+    for await (const chunk of this.download(desc, writer.written)) writer.write(chunk);
+  }
+
+  /** Streams a blob from byte `start`; a connection cut mid-body resumes with a Range request at the byte reached. */
+  private async *download(desc: Descriptor, start = 0): AsyncGenerator<Buffer> {
+    const what = `pull blob ${this.name}@${desc.digest}`;
+    let offset = start;
     let failures = 0;
     let first = true;
     while (first || offset < desc.size) {
@@ -194,7 +253,7 @@ export class RegistryRepository implements Target {
     return new URL(location, current);
   }
 
-  /** Uploads a blob unless present: POST, then one PUT (small) or PATCH chunks + PUT (large). */
+  /** Uploads a blob unless present: POST, then one PUT (small) or PATCH chunks and a PUT with the last one (large). */
   async uploadBlob(desc: Descriptor, content: Readable): Promise<void> {
     const what = `push blob ${this.name}@${desc.digest}`;
     const post = await this.client.request({ method: 'POST', url: this.path('blobs', 'uploads/'), scopes: this.scopes, what });
@@ -214,11 +273,12 @@ export class RegistryRepository implements Target {
       let offset = 0;
       let pending: Buffer[] = [];
       let pendingLength = 0;
-      // Sends whole chunks; the rest waits for more content unless this is the last flush.
-      const flush = async (last: boolean): Promise<void> => {
+      // Sends whole chunks with more content after them. The blob's last chunk (all of a small
+      // blob) rides on the closing PUT: one request, and one registry commit, fewer.
+      const flush = async (): Promise<void> => {
         let chunk = pending;
         let left = pendingLength;
-        while (left >= chunkSize || (last && left > 0)) {
+        while (left >= chunkSize && offset + chunkSize < desc.size) {
           const piece = sliceBuffers(chunk, 0, chunkSize);
           const pieceLength = byteLength(piece);
           const sent = await this.patch(location, piece, pieceLength, offset, what);
@@ -236,30 +296,24 @@ export class RegistryRepository implements Target {
         pending = chunk;
         pendingLength = left;
       };
-      let smallBody: Buffer[] | undefined;
       for await (const raw of content) {
         const buf = raw as Buffer;
         hash?.update(buf);
         pending.push(buf);
         pendingLength += buf.length;
         if (offset + pendingLength > desc.size) throw new WbpfError(`${what}: content is larger than the declared ${desc.size} bytes`);
-        if (pendingLength >= chunkSize && desc.size > chunkSize) await flush(false);
+        if (pendingLength >= chunkSize) await flush();
       }
       if (offset + pendingLength !== desc.size) throw new WbpfError(`${what}: content is ${offset + pendingLength} bytes, the descriptor says ${desc.size}`);
       const actual = hash && `${parseDigest(desc.digest).algorithm}:${hash.digest('hex')}`;
       if (actual && actual !== desc.digest) throw new WbpfError(`${what}: content digest is ${actual}, refusing to upload it as ${desc.digest}`);
-      if (desc.size <= chunkSize && offset === 0) {
-        smallBody = pending;
-      } else {
-        await flush(true);
-      }
       const putUrl = new URL(location);
       putUrl.searchParams.set('digest', desc.digest);
       const put = await this.client.request({
         method: 'PUT',
         url: putUrl,
         headers: { 'content-type': 'application/octet-stream' },
-        ...(smallBody ? { body: smallBody } : {}),
+        ...(pendingLength > 0 ? { body: pending } : {}),
         scopes: this.scopes,
         what,
         retry: false,

@@ -19,6 +19,23 @@ export interface Target {
   tag(desc: Descriptor, tag: string): Promise<void>;
   /** Optional: make a blob appear without transferring it (registry cross-repo mount). */
   mount?(desc: Descriptor, fromRepository: string): Promise<boolean>;
+  /** Optional, for destinations: a writer for one blob (see BlobWriter). */
+  openBlobWriter?(desc: Descriptor): Promise<BlobWriter>;
+  /** Optional, for sources: sends a blob's bytes to a writer, resuming where the writer stands. */
+  fetchInto?(desc: Descriptor, writer: BlobWriter): Promise<void>;
+}
+
+/**
+ * Receives one blob without a stream in between: write() takes bytes synchronously (the caller
+ * may reuse the buffer once it returns) and checks them as they come; commit() fails unless size
+ * and digest match, and only then makes the blob visible. abort() leaves nothing behind.
+ */
+export interface BlobWriter {
+  /** Bytes accepted so far: where a resumed transfer starts. */
+  readonly written: number;
+  write(chunk: Buffer): void;
+  commit(): Promise<void>;
+  abort(): Promise<void>;
 }
 
 /**

@@ -8,7 +8,7 @@ import { parseAllow } from '../../allow.js';
 import { parseDuration } from '../../duration.js';
 import { runGuest, type RunOptions } from '../../runner.js';
 import { type CliCommand, type CliIo, UsageError } from '../command.js';
-import { progressFor } from '../oci-cli.js';
+import { progressFor, registryOptions } from '../oci-cli.js';
 
 const usage = `usage: wbpf run [options] <guest.wasm | reference> [--] [args...]
 
@@ -34,6 +34,9 @@ options:
                            comma-separated): all, prog:<type> (prog:xdp), map:<type>
                            (map:hash), attach:<point> (attach:tracepoint/syscalls/sys_enter_openat,
                            attach:xdp/eth0; a trailing * matches any rest: attach:kprobe/*)
+  --insecure               for a reference: allow plain HTTP and skip TLS verification (as pull)
+  --plain-http             for a reference: use plain HTTP without trying TLS (as pull)
+  --ca-file <file>         for a reference: trust this CA certificate (PEM), as pull does
   --pcap <file>            with --backend vm: replay a pcap/pcapng capture through the XDP, tc
                            and socket-filter programs the guest attaches (at its first poll or
                            sleep after attaching); verdict counts are printed to stderr
@@ -48,6 +51,8 @@ exit status: the guest's exit code; 1 when it traps or cannot start; 130 after C
 export interface RunArgs extends RunOptions {
   /** --allow values, checked; absent when none was given. */
   allow?: string[];
+  /** Registry flags, spelled and converted as `wbpf pull` does; absent when none was given. */
+  registry?: Parameters<typeof registryOptions>[0];
 }
 
 export function parseRunArgs(args: string[]): RunArgs | 'help' {
@@ -110,6 +115,14 @@ export function parseRunArgs(args: string[]): RunArgs | 'help' {
         }
         break;
       }
+      case '--insecure':
+      case '--plain-http':
+        if (inline !== undefined) throw new UsageError(`${flag} takes no value`);
+        options.registry = { ...options.registry, [flag.slice(2)]: true };
+        break;
+      case '--ca-file':
+        options.registry = { ...options.registry, 'ca-file': take() };
+        break;
       case '--pcap':
         options.pcap = { ...options.pcap, input: take() };
         break;
@@ -156,9 +169,9 @@ export const runCommand: CliCommand = {
       io.stdout.write(usage + '\n');
       return 0;
     }
-    const { allow, ...options } = parsed;
+    const { allow, registry, ...options } = parsed;
     try {
-      if (!existsSync(options.wasm)) Object.assign(options, await fromReference(options.wasm, allow ?? [], io));
+      if (!existsSync(options.wasm)) Object.assign(options, await fromReference(options.wasm, allow ?? [], registry ?? {}, io));
       else if (allow) io.stderr.write(`wbpf run: note: --allow has no effect on a .wasm file (it declares nothing, so nothing is checked)\n`);
       return (await runGuest(options)).exitCode;
     } catch (error) {
@@ -170,12 +183,13 @@ export const runCommand: CliCommand = {
 };
 
 /** For a bundle reference: the stored guest, its argv[0] and the capability policy; nothing for other arguments. */
-async function fromReference(arg: string, allow: string[], io: CliIo): Promise<Partial<RunOptions>> {
+async function fromReference(arg: string, allow: string[], registryFlags: NonNullable<RunArgs['registry']>, io: CliIo): Promise<Partial<RunOptions>> {
   // Loaded only here: a plain .wasm run should not pay for the OCI modules.
   const { resolveGuest } = await import('../../resolve-guest.js');
   const { readDeclaration } = await import('../../capabilities.js');
   const bar = progressFor(io, false, arg);
-  const resolved = await resolveGuest(arg, bar.progress ? { progress: bar.progress } : {}).finally(() => bar.finish());
+  const registry = await registryOptions(registryFlags);
+  const resolved = await resolveGuest(arg, { registry, ...(bar.progress ? { progress: bar.progress } : {}) }).finally(() => bar.finish());
   if (!resolved) return {};
   const source = resolved.reference;
   const declared = resolved.capabilities === undefined || allow.includes('all') ? null : readDeclaration(resolved.capabilities, source);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { apiHost, formatReference, isLoopbackRegistry, looksLikeReference, parseReference } from '../../../oci/reference.js';
+import { apiHost, formatReference, isLoopbackRegistry, looksLikeReference, parseReference, parseRepository } from '../../../oci/reference.js';
 
 const D = 'sha256:' + 'a'.repeat(64);
 
@@ -39,5 +39,18 @@ describe('parseReference', () => {
     expect(isLoopbackRegistry('127.0.0.1:5000')).toBe(true);
     expect(isLoopbackRegistry('localhost')).toBe(true);
     expect(isLoopbackRegistry('ghcr.io')).toBe(false);
+  });
+});
+
+describe('parseRepository', () => {
+  it('takes a repository with docker.io defaults and no tag', () => {
+    expect(parseRepository('127.0.0.1:5000/rig/tool')).toEqual({ registry: '127.0.0.1:5000', repository: 'rig/tool' });
+    expect(parseRepository('alpine')).toEqual({ registry: 'docker.io', repository: 'library/alpine' });
+  });
+
+  it('refuses a tag or a digest, naming the repository to give instead', () => {
+    expect(() => parseRepository('127.0.0.1:5000/rig/tool:1')).toThrow('invalid repository "127.0.0.1:5000/rig/tool:1": give a repository without a tag or digest (e.g. 127.0.0.1:5000/rig/tool)');
+    expect(() => parseRepository(`ghcr.io/org/tool@${D}`)).toThrow(/without a tag or digest/);
+    expect(() => parseRepository('ghcr.io/Org/tool')).toThrow(/repository component "Org"/);
   });
 });
