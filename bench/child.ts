@@ -10,8 +10,8 @@ export interface Watched {
   done(): Promise<{ code: number | null; stdout: string; stderr: string }>;
 }
 
-export function watch(command: string, args: string[]): Watched {
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+export function watch(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): Watched {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
   let stdout = '';
   let stderr = '';
   const waiters: Array<{ pattern: RegExp; resolve: (t: number) => void }> = [];

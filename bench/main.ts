@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildArtifacts, buildBlocker } from './build.js';
-import { coldStartMs } from './cold-start.js';
+import { coldStartMs, withoutExtraCaCerts } from './cold-start.js';
 import { eventPath, type ConsumerResult } from './event-path.js';
 import { benchOci } from './oci.js';
 import { benchVm } from './vm.js';
@@ -32,7 +32,11 @@ interface Summary {
     met?: boolean;
   };
   /** nodeStartMs: a bare `node` printing one line, the floor under any wbpf start. */
-  coldStart?: { nativeMs: number; nodeStartMs: number; wbpfMs?: number; ratio?: number; goalMs: number; met?: boolean };
+  coldStart?: {
+    nativeMs: number; nodeStartMs: number; wbpfMs?: number; ratio?: number; goalMs: number; met?: boolean;
+    /** The same two Node figures with NODE_EXTRA_CA_CERTS unset, when it is set here. */
+    withoutExtraCaCerts?: { nodeStartMs: number; wbpfMs?: number };
+  };
   skipped: string[];
 }
 
@@ -58,6 +62,11 @@ function printTable(s: Summary): void {
     lines.push(row(['cold start to attached (ms)', fmt(s.coldStart.nativeMs), fmt(s.coldStart.wbpfMs),
       fmt(s.coldStart.ratio, 2), `< ${COLD_START_GOAL_MS} ms`]));
     lines.push(row(['  (bare node start, for scale)', '', fmt(s.coldStart.nodeStartMs), '', '']));
+    const bare = s.coldStart.withoutExtraCaCerts;
+    if (bare) {
+      lines.push(row(['  without NODE_EXTRA_CA_CERTS', '', fmt(bare.wbpfMs), fmt(bare.wbpfMs === undefined ? undefined : bare.wbpfMs / s.coldStart.nativeMs, 2), '']));
+      lines.push(row(['  bare node, without it', '', fmt(bare.nodeStartMs), '', '']));
+    }
   }
   process.stdout.write(`${lines.join('\n')}\n`);
 }
@@ -99,8 +108,16 @@ async function main(): Promise<void> {
       summary.coldStart = { nativeMs, nodeStartMs, goalMs: COLD_START_GOAL_MS };
       if (haveCli) {
         try {
-          const wbpfMs = await coldStartMs(process.execPath, [cli, 'run', '--timeout', '30s', join(bootstrap, 'bootstrap.wasm')], /^EVENT\s/);
+          const args = [cli, 'run', '--timeout', '30s', join(bootstrap, 'bootstrap.wasm')];
+          const wbpfMs = await coldStartMs(process.execPath, args, /^EVENT\s/);
           Object.assign(summary.coldStart, { wbpfMs, ratio: wbpfMs / nativeMs, met: wbpfMs < COLD_START_GOAL_MS });
+          const env = withoutExtraCaCerts();
+          if (env) {
+            summary.coldStart.withoutExtraCaCerts = {
+              nodeStartMs: await coldStartMs(process.execPath, ['-e', 'console.log("up")'], /^up$/, env),
+              wbpfMs: await coldStartMs(process.execPath, args, /^EVENT\s/, env),
+            };
+          }
         } catch (err) {
           skip(`wbpf cold start: ${(err as Error).message}`);
         }
