@@ -107,10 +107,26 @@ function matches(patterns: string[], value: string): boolean {
   return patterns.some((p) => p === '*' || p === value || (p.endsWith('*') && value.startsWith(p.slice(0, -1))));
 }
 
-/** Where a program attaches: its section's auto-attach point, else the section and the guest's target. */
+/**
+ * Where a program attaches: its section's auto-attach point, else the section and the guest's
+ * target. A kprobe's or uprobe's target replaces the function or path its section names (as
+ * libbpf's attach_kprobe/attach_uprobe allow), so such a target is where it really attaches.
+ */
 export function attachPoint(program: ProgramSpec, target?: string): string {
-  if (program.attach) return describeAttach(program.attach);
+  const a = program.attach;
+  const retargeted = target && (a?.kind === 'kprobe' || a?.kind === 'uprobe') && target !== program.section.slice(program.section.indexOf('/') + 1);
+  if (a && !retargeted) return describeAttach(a);
   return target ? `${program.section} ${target}` : program.section;
+}
+
+/**
+ * What a program without an auto-attach point may attach to: a bare section ("xdp", "uprobe")
+ * to any target the guest gives; a section that names its target ("ksyscall/getppid") only to
+ * that one, given or not.
+ */
+function runtimeTargetPoints(section: string): string[] {
+  const slash = section.indexOf('/');
+  return [section, `${section} ${slash < 0 ? '*' : section.slice(slash + 1)}`];
 }
 
 class GuardedBackend implements Backend {
@@ -126,7 +142,7 @@ class GuardedBackend implements Backend {
     this.kind = inner.kind;
     const declared = policy.declared;
     this.declaredPoints = declared
-      ? [...declared.attachPoints, ...declared.runtimeTargets.flatMap((s) => [s, `${s} *`])].map(normalizePoint)
+      ? [...declared.attachPoints, ...declared.runtimeTargets.flatMap(runtimeTargetPoints)].map(normalizePoint)
       : [];
   }
 

@@ -19,6 +19,7 @@ const BOOTSTRAP = 'examples/bootstrap/bootstrap.bpf.o';
 const GO_STYLE = 'examples/go-style/go-style.bpf.o';
 const RUNQLAT = 'examples/runqlat/runqlat.bpf.o';
 const SOCKET = 'tests/fixtures/object/legacy-el.bpf.o';
+const PROBES = 'tests/fixtures/kernel/attach/probes.bpf.o';
 const SOURCE = 'localhost/tools/demo:1';
 
 /** The declaration `wbpf build` would record for a bundle of these objects. */
@@ -105,6 +106,19 @@ describe('reading a declaration', () => {
 });
 
 describe('the guard', () => {
+  it("checks where a kprobe really attaches when the guest's target replaces its section's function", () => {
+    const loaded = guarded(declaredBy(PROBES)).loadObject(object(PROBES));
+    // The declared point and the section's own function pass the guard (then the VM has no kprobe source).
+    expect(errnoOf(() => loaded.attach('on_openat2'))).toBe(ERRNO.EOPNOTSUPP);
+    expect(errnoOf(() => loaded.attach('on_openat2', 'do_sys_openat2'))).toBe(ERRNO.EOPNOTSUPP);
+    const error = refusal(() => loaded.attach('on_openat2', 'vfs_read'));
+    expect(error.message).toContain('attach point kprobe/do_sys_openat2/vfs_read of program "on_openat2"');
+    // A section that names its syscall keeps it; a bare uprobe section takes any target, as declared.
+    expect(errnoOf(() => loaded.attach('on_getppid', 'getppid'))).toBe(ERRNO.EOPNOTSUPP);
+    expect(refusal(() => loaded.attach('on_getppid', 'execve')).message).toContain('attach point ksyscall/getppid/execve');
+    expect(errnoOf(() => loaded.attach('on_target', '/bin/true:main'))).toBe(ERRNO.EOPNOTSUPP);
+  });
+
   it('lets a guest load and attach exactly what its bundle declares', () => {
     const backend = guarded(declaredBy(BOOTSTRAP));
     const loaded = backend.loadObject(object(BOOTSTRAP), { objectName: 'bootstrap.bpf.o' });
