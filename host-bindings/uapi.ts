@@ -341,6 +341,7 @@ export const BPF_FUNC = {
   get_attach_cookie: 174,
   trace_vprintk: 177,
   loop: 181,
+  strncmp: 182,
   ringbuf_reserve_dynptr: 198,
   ringbuf_submit_dynptr: 199,
   ringbuf_discard_dynptr: 200,

@@ -214,18 +214,19 @@ function probeReadStr(a: Args): number {
   return size;
 }
 
-function tracePrintk(a: Args, host: HelperHost): number {
-  const size = a.u32(2);
-  const fmtBytes = a.bytes(1, size, 'fmt');
-  const nul = fmtBytes.indexOf(0);
-  if (nul < 0) return a.error('format string is not NUL-terminated within fmt_size');
-  const fmt = Buffer.from(fmtBytes.subarray(0, nul)).toString('latin1');
-  let arg = 3;
-  const text = fmt.replace(/%(?:(-?\d*)(ll|l|h|hh|z)?([diuxXpsc])|%)/g, (whole, _w, len, conv) => {
+/** One printk argument as its two 32-bit halves; undefined when the arguments ran out. */
+type NextArg = () => [lo: number, hi: number] | undefined;
+
+/**
+ * The kernel's printk format subset (%d %i %u %x %X %p %c %s with l/ll/h/hh/z lengths, %%), each
+ * conversion taking the next argument; a conversion past the last argument is left as written.
+ */
+function formatBpf(fmt: string, mem: VmMemory, next: NextArg): string {
+  return fmt.replace(/%(?:(-?\d*)(ll|l|h|hh|z)?([diuxXpsc])|%)/g, (whole, _w, len, conv) => {
     if (whole === '%%') return '%';
-    if (arg > 5) return whole;
-    const lo = a.mem.regLo(arg), hi = len && len.startsWith('l') ? a.mem.regHi(arg) : 0;
-    arg++;
+    const value = next();
+    if (!value) return whole;
+    const lo = value[0], hi = len && len.startsWith('l') ? value[1] : 0;
     const u = BigInt(hi >>> 0) * 4294967296n + BigInt(lo >>> 0);
     switch (conv) {
       case 'd':
@@ -242,7 +243,6 @@ function tracePrintk(a: Args, host: HelperHost): number {
       case 'c':
         return String.fromCharCode(lo & 0xff);
       default: {
-        const mem = a.mem;
         let s = '';
         for (let p = lo >>> 0; hi === 0 && mem.accessible(p, 1, TAG_READ) && mem.u8[p] !== 0 && s.length < 256; p++) {
           s += String.fromCharCode(mem.u8[p]!);
@@ -251,8 +251,109 @@ function tracePrintk(a: Args, host: HelperHost): number {
       }
     }
   });
+}
+
+/** trace_printk's arguments: registers r3..r5. */
+function registerArgs(a: Args): NextArg {
+  let i = 3;
+  return () => (i > 5 ? undefined : [a.mem.regLo(i), a.mem.regHi(i++)]);
+}
+
+/** The kernel's MAX_BPRINTF_VARARGS. */
+const MAX_PRINTF_ARGS = 12;
+
+/**
+ * trace_vprintk's and snprintf's arguments: an array of u64 at argument `ptr`, `len` bytes
+ * long; undefined (EINVAL in the kernel) unless len is a multiple of 8 of at most 12 values.
+ */
+function arrayArgs(a: Args, ptr: number, len: number): NextArg | undefined {
+  const size = a.u32(len);
+  if (size % 8 !== 0 || size > MAX_PRINTF_ARGS * 8) return undefined;
+  const at = size ? a.ptr(ptr, size, TAG_READ, 'data') : 0;
+  const u32 = (p: number): number => a.mem.u8[p]! | (a.mem.u8[p + 1]! << 8) | (a.mem.u8[p + 2]! << 16) | (a.mem.u8[p + 3]! << 24);
+  let i = 0;
+  return () => {
+    if (i >= size) return undefined;
+    i += 8;
+    return [u32(at + i - 8), u32(at + i - 4)];
+  };
+}
+
+/** A format string given with its buffer size (trace_printk, trace_vprintk). */
+function sizedFormat(a: Args): string {
+  const fmtBytes = a.bytes(1, a.u32(2), 'fmt');
+  const nul = fmtBytes.indexOf(0);
+  if (nul < 0) return a.error('format string is not NUL-terminated within fmt_size');
+  return Buffer.from(fmtBytes.subarray(0, nul)).toString('latin1');
+}
+
+/** A NUL-terminated string argument (the kernel's ARG_PTR_TO_CONST_STR). */
+function constString(a: Args, i: number, what: string): string {
+  const lo = a.mem.regLo(i), hi = a.mem.regHi(i);
+  let s = '';
+  for (let p = hi === 0 ? lo >>> 0 : -1; ; p++) {
+    if (p < 0 || !a.mem.accessible(p, 1, TAG_READ) || s.length >= 4096) {
+      return a.error(`argument ${i} (${what}) is not a NUL-terminated string in readable memory`);
+    }
+    const c = a.mem.u8[p]!;
+    if (c === 0) return s;
+    s += String.fromCharCode(c);
+  }
+}
+
+function tracePrintk(a: Args, host: HelperHost): number {
+  const text = formatBpf(sizedFormat(a), a.mem, registerArgs(a));
   host.log(text.replace(/\n$/, ''));
   return text.length;
+}
+
+function traceVprintk(a: Args, host: HelperHost): number {
+  const fmt = sizedFormat(a);
+  const args = arrayArgs(a, 3, 4);
+  if (!args) return -ERRNO.EINVAL;
+  const text = formatBpf(fmt, a.mem, args);
+  host.log(text.replace(/\n$/, ''));
+  return text.length;
+}
+
+/** bpf_snprintf: what was (or would have been) written, counting the NUL; str_size 0 writes nothing. */
+function snprintf(a: Args): number {
+  const size = a.u32(2);
+  const fmt = constString(a, 3, 'fmt');
+  const args = arrayArgs(a, 4, 5);
+  if (!args) return -ERRNO.EINVAL;
+  const text = Buffer.from(formatBpf(fmt, a.mem, args), 'latin1');
+  if (size > 0) {
+    const dst = a.ptr(1, size, TAG_WRITE, 'str');
+    const n = Math.min(text.length, size - 1);
+    a.mem.u8.set(text.subarray(0, n), dst);
+    a.mem.u8[dst + n] = 0;
+  }
+  return text.length + 1;
+}
+
+/** The kernel's strncmp: compares s1 (s1_sz bytes at most) with the string s2; -1, 0 or 1. */
+function strncmp(a: Args): number {
+  const n = a.u32(2);
+  const s1 = a.bytes(1, n, 's1');
+  const s2 = constString(a, 3, 's2');
+  for (let i = 0; i < n; i++) {
+    const c1 = s1[i]!, c2 = i < s2.length ? s2.charCodeAt(i) : 0;
+    if (c1 !== c2) return c1 < c2 ? -1 : 1;
+    if (c1 === 0) return 0;
+  }
+  return 0;
+}
+
+/** "User memory" is VM memory here: a destination the program may not write gets -EFAULT, as an unmapped user address does. */
+function probeWriteUser(a: Args): number {
+  const size = a.u32(3);
+  const src = a.ptr(2, size, TAG_READ, 'src');
+  const lo = a.mem.regLo(1), hi = a.mem.regHi(1);
+  const dst = hi === 0 ? lo >>> 0 : -1;
+  if (dst < 0 || !a.mem.accessible(dst, size, TAG_WRITE)) return -ERRNO.EFAULT;
+  a.mem.u8.copyWithin(dst, src, src + size);
+  return 0;
 }
 
 function csumDiff(a: Args): number {
@@ -343,6 +444,20 @@ const HELPERS = new Map<number, HelperDef>([
   [BPF_FUNC.ktime_get_coarse_ns, { group: 'any', ...INT(), fn: () => bootNs() }],
   // Arguments 3..5 are read only as far as the format asks.
   [BPF_FUNC.trace_printk, { group: 'any', ...INT(MEM, SIZE), fn: tracePrintk }],
+  [BPF_FUNC.trace_vprintk, { group: 'any', ...INT(MEM, SIZE, 'ARG_PTR_TO_MEM_OR_NULL', SIZE0), fn: traceVprintk }],
+  [BPF_FUNC.snprintf, { group: 'any', ...INT('ARG_PTR_TO_MEM_OR_NULL', SIZE0, MEM, 'ARG_PTR_TO_MEM_OR_NULL', SIZE0), fn: snprintf }],
+  [BPF_FUNC.strncmp, { group: 'any', ...INT(MEM, SIZE, MEM), fn: strncmp }],
+  [BPF_FUNC.probe_write_user, { group: 'tracing', ...INT(ANY, MEM, SIZE), fn: probeWriteUser }],
+  // A run is never interrupted by another one (one thread, each run to completion), so a lock is
+  // always free when taken: both only check the pointer.
+  ...([BPF_FUNC.spin_lock, BPF_FUNC.spin_unlock] as number[]).map((id) => [id, {
+    group: 'any' as Group,
+    ...sig('RET_VOID', MEM),
+    fn: (a: Args) => {
+      a.ptr(1, 4, TAG_WRITE, 'lock');
+      return undefined;
+    },
+  }] as const),
   [BPF_FUNC.get_prandom_u32, { group: 'any', ...INT(), fn: () => (Math.random() * 4294967296) >>> 0 }],
   [BPF_FUNC.get_smp_processor_id, { group: 'any', ...INT(), fn: () => 0 }],
   [BPF_FUNC.get_current_pid_tgid, {

@@ -332,6 +332,99 @@ for (const mode of MODES) {
       expect(() => vm.testRun(oob, { dataIn: data })).toThrow(/out-of-bounds load of 1 byte\(s\) .*\(pc 1\)/);
     });
 
+    /** Stores `bytes` (zero-padded to 8) on the stack from [r10-at] upwards. */
+    const onStack = (bytes: Uint8Array, at: number): string => {
+      const padded = new Uint8Array(Math.ceil(bytes.length / 8) * 8);
+      padded.set(bytes);
+      const lines: string[] = [];
+      for (let o = 0; o < padded.length; o += 8) {
+        lines.push(`lddw %r1, 0x${Buffer.from(padded.subarray(o, o + 8)).readBigUInt64LE().toString(16)}`, `stxdw [%r10-${at - o}], %r1`);
+      }
+      return lines.join('\n');
+    };
+    const KPROBE = BPF_PROG_TYPE.KPROBE;
+
+    it('strncmp compares at most s1_sz bytes with a string, as the kernel does (-1, 0, 1)', () => {
+      newVm();
+      const strings = `${onStack(Buffer.from('abcd'), 16)}\n${onStack(Buffer.from('abce\0'), 8)}`;
+      const cmp = (n: number) => load(vm, `cmp${n}`, KPROBE, `${strings}
+        mov %r1, %r10
+        add %r1, -16
+        mov %r2, ${n}
+        mov %r3, %r10
+        add %r3, -8
+        call 182
+        exit`);
+      expect(vm.trigger(cmp(3), new Uint8Array(8))).toBe(0);
+      expect(vm.trigger(cmp(4), new Uint8Array(8)) | 0).toBe(-1);
+    });
+
+    it('snprintf formats u64 arguments into a buffer, truncating, and counts the NUL; trace_vprintk logs', () => {
+      newVm();
+      logs.length = 0;
+      const setup = `${onStack(Buffer.from('v=%d %s!\0'), 16)}
+        stdw [%r10-32], 42
+        mov %r1, %r10
+        add %r1, -40
+        stxdw [%r10-24], %r1
+        ${onStack(Buffer.from('hi\0'), 40)}`;
+      const print = (size: number, dataLen: number, tail: string) => load(vm, `p${size}_${dataLen}`, KPROBE, `${setup}
+        mov %r1, %r10
+        add %r1, -56
+        mov %r2, ${size}
+        mov %r3, %r10
+        add %r3, -16
+        mov %r4, %r10
+        add %r4, -32
+        mov %r5, ${dataLen}
+        call 165
+        ${tail}
+        exit`);
+      // "v=42 hi!" is 8 characters: the result counts its NUL.
+      expect(vm.trigger(print(16, 16, ''), new Uint8Array(8))).toBe(9);
+      expect(vm.trigger(print(16, 16, 'ldxw %r0, [%r10-52]'), new Uint8Array(8))).toBe(Buffer.from(' hi!').readUInt32LE());
+      // Truncated to 4 bytes: "v=4" and a NUL.
+      expect(vm.trigger(print(4, 16, 'ldxw %r0, [%r10-56]'), new Uint8Array(8))).toBe(Buffer.from('v=4\0').readUInt32LE());
+      expect(vm.trigger(print(16, 12, ''), new Uint8Array(8)) | 0).toBe(-ERRNO.EINVAL);
+      const vprintk = load(vm, 'vprintk', KPROBE, `${setup}
+        mov %r1, %r10
+        add %r1, -16
+        mov %r2, 10
+        mov %r3, %r10
+        add %r3, -32
+        mov %r4, 16
+        call 177
+        exit`);
+      expect(vm.trigger(vprintk, new Uint8Array(8))).toBe(8);
+      expect(logs).toEqual(['v=42 hi!']);
+    });
+
+    it('probe_write_user writes VM memory the program may write, else -EFAULT; spin locks are free', () => {
+      newVm();
+      const p = load(vm, 'p', KPROBE, `
+        stw [%r10-8], 7
+        stw [%r10-4], 0
+        mov %r1, %r10
+        add %r1, -4
+        mov %r2, %r10
+        add %r2, -8
+        mov %r3, 4
+        call 36
+        jne %r0, 0, out
+        mov %r1, %r10
+        add %r1, -8
+        call 93
+        mov %r1, %r10
+        add %r1, -8
+        call 94
+        ldxw %r0, [%r10-4]
+      out:
+        exit`);
+      expect(vm.trigger(p, new Uint8Array(8))).toBe(7);
+      const bad = load(vm, 'bad', KPROBE, 'stw [%r10-8], 7\nmov %r1, 16\nmov %r2, %r10\nadd %r2, -8\nmov %r3, 4\ncall 36\nexit');
+      expect(vm.trigger(bad, new Uint8Array(8)) | 0).toBe(-ERRNO.EFAULT);
+    });
+
     it('csum_diff sums 32-bit words with end-around carry; bad sizes are -EINVAL', () => {
       newVm();
       const p = load(vm, 'p', XDP, `
