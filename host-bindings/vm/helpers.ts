@@ -39,7 +39,7 @@ export interface PacketState {
 
 export class HelperError extends WbpfError {}
 
-type Group = 'any' | 'tracing' | 'xdp' | 'skb' | 'net';
+type Group = 'any' | 'tracing' | 'xdp' | 'skb' | 'tc' | 'net';
 const TAIL_CALL_TAKEN: unique symbol = Symbol('tail call taken');
 type HelperResult = number | void | typeof TAIL_CALL_TAKEN;
 interface HelperDef extends HelperSignature {
@@ -52,6 +52,8 @@ const TRACING = new Set<number>([
   BPF_PROG_TYPE.RAW_TRACEPOINT_WRITABLE, BPF_PROG_TYPE.TRACING, BPF_PROG_TYPE.LSM, BPF_PROG_TYPE.SYSCALL,
 ]);
 const SKB = new Set<number>([BPF_PROG_TYPE.SOCKET_FILTER, BPF_PROG_TYPE.SCHED_CLS, BPF_PROG_TYPE.SCHED_ACT, BPF_PROG_TYPE.CGROUP_SKB]);
+/** Programs that may rewrite the packet and its checksums (the kernel's tc_cls_act set). */
+const TC = new Set<number>([BPF_PROG_TYPE.SCHED_CLS, BPF_PROG_TYPE.SCHED_ACT]);
 
 /** Why program type `progType` may not call helper `id`, or undefined when it may. */
 export function helperDenied(id: number, progType: number): string | undefined {
@@ -63,6 +65,7 @@ export function helperDenied(id: number, progType: number): string | undefined {
     (def.group === 'tracing' && TRACING.has(progType)) ||
     (def.group === 'xdp' && progType === BPF_PROG_TYPE.XDP) ||
     (def.group === 'skb' && SKB.has(progType)) ||
+    (def.group === 'tc' && TC.has(progType)) ||
     (def.group === 'net' && (SKB.has(progType) || progType === BPF_PROG_TYPE.XDP));
   return ok ? undefined : `${name} is not allowed in ${nameOf(BPF_PROG_TYPE, progType)} programs`;
 }
@@ -372,6 +375,81 @@ function csumDiff(a: Args): number {
   return sum >>> 0;
 }
 
+// Internet checksum arithmetic as the kernel's csum_* functions do it on a little-endian machine:
+// values are the packet's bytes read as little-endian words, so the results match bit for bit,
+// including which of the two one's-complement zeros comes out.
+
+/** csum_add: 32-bit one's-complement addition (end-around carry). */
+function csumAdd(a: number, b: number): number {
+  const r = (a >>> 0) + (b >>> 0);
+  return r > 0xffffffff ? (r - 0xffffffff) >>> 0 : r;
+}
+
+/** csum_fold: the 32-bit sum folded to 16 bits, complemented. */
+function csumFold(c: number): number {
+  let s = (c & 0xffff) + (c >>> 16);
+  s = (s & 0xffff) + (s >>> 16);
+  return ~s & 0xffff;
+}
+
+/** csum16_add: 16-bit one's-complement addition. */
+function csum16Add(a: number, b: number): number {
+  const r = (a + b) & 0xffff;
+  return (r + (r < b ? 1 : 0)) & 0xffff;
+}
+
+const BPF_F_HDR_FIELD_MASK = 0xf, BPF_F_PSEUDO_HDR = 0x10, BPF_F_MARK_MANGLED_0 = 0x20, BPF_F_MARK_ENFORCE = 0x40;
+const BPF_F_IPV6 = 0x80;
+const CSUM_MANGLED_0 = 0xffff;
+
+/** Where the 16-bit checksum at `offset` sits, or a negative errno as the kernel gives it. */
+function checksumField(a: Args, host: HelperHost): number {
+  const p = packetOf(a, host);
+  const offset = a.u32(2);
+  if (offset > 0xffff || offset & 1) return -ERRNO.EFAULT;
+  if (offset + 2 > p.dataEnd - p.data) return -ERRNO.EFAULT;
+  return p.data + offset;
+}
+
+/**
+ * bpf_l3_csum_replace / bpf_l4_csum_replace: update the checksum at `offset` for a field that
+ * changed from `from` to `to` (size 2 or 4 in the flags), or by a precomputed difference `to`
+ * (size 0). There is no CHECKSUM_PARTIAL or skb->csum in the VM, so the pseudo-header flag has
+ * nothing more to update.
+ */
+function csumReplace(a: Args, host: HelperHost, l4: boolean): number {
+  const flags = a.num(5);
+  const allowed = BPF_F_HDR_FIELD_MASK | (l4 ? BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0 | BPF_F_MARK_ENFORCE | BPF_F_IPV6 : 0);
+  if (a.mem.regHi(5) !== 0 || (flags & ~allowed) !== 0) return -ERRNO.EINVAL;
+  const at = checksumField(a, host);
+  if (at < 0) return at;
+  const u8 = a.mem.u8;
+  const old = u8[at]! | (u8[at + 1]! << 8);
+  if (l4 && flags & BPF_F_MARK_MANGLED_0 && !(flags & BPF_F_MARK_ENFORCE) && old === 0) return 0;
+  const from = a.mem.regLo(3) >>> 0, to = a.mem.regLo(4) >>> 0;
+  let sum: number;
+  switch (flags & BPF_F_HDR_FIELD_MASK) {
+    case 0:
+      if (from !== 0 || a.mem.regHi(3) !== 0) return -ERRNO.EINVAL;
+      sum = csumFold(csumAdd(to, ~old));
+      break;
+    case 2:
+      sum = l4
+        ? csumFold(csumAdd(csumAdd(~old, ~(from & 0xffff)), to & 0xffff))
+        : ~csum16Add(csum16Add(~old & 0xffff, ~from & 0xffff), to & 0xffff) & 0xffff;
+      break;
+    case 4:
+      sum = csumFold(csumAdd(csumAdd(~old, ~from), to));
+      break;
+    default:
+      return -ERRNO.EINVAL;
+  }
+  if (l4 && flags & BPF_F_MARK_MANGLED_0 && sum === 0) sum = CSUM_MANGLED_0;
+  u8[at] = sum & 0xff;
+  u8[at + 1] = sum >>> 8;
+  return 0;
+}
+
 function packetOf(a: Args, host: HelperHost): PacketState {
   if (!host.packet) return a.error('the program has no packet');
   return host.packet;
@@ -638,6 +716,8 @@ const HELPERS = new Map<number, HelperDef>([
       return 0;
     },
   }],
+  [BPF_FUNC.l3_csum_replace, { group: 'tc', ...INT(CTX, ANY, ANY, ANY, ANY), fn: (a, host) => csumReplace(a, host, false) }],
+  [BPF_FUNC.l4_csum_replace, { group: 'tc', ...INT(CTX, ANY, ANY, ANY, ANY), fn: (a, host) => csumReplace(a, host, true) }],
   [BPF_FUNC.skb_store_bytes, {
     group: 'skb',
     ...INT(CTX, ANY, MEM, SIZE, ANY),

@@ -129,6 +129,42 @@ describe.skipIf(skip)(`VM vs kernel, BPF_PROG_TEST_RUN${skipReason ? ` (skipped:
     }
   });
 
+  it('l3/l4_csum_replace rewrite checksums as the kernel does, errors included', () => {
+    // Each call's result is folded into r7 (r7 = r7 * 131 + r0), so a wrong errno shows in r0.
+    const calls: [helper: number, offset: number, from: number, to: number, flags: number][] = [
+      [10, 24, 0x12345678, 0x9abcdef0, 4], // l3, a 32-bit field (an address)
+      [10, 24, 0xbeef, 0x1234, 2], // l3, a 16-bit field
+      [10, 24, 0, 0x00c0ffee, 0], // l3, a precomputed difference
+      [11, 40, 0xdeadbeef, 0x01020304, 0x14], // l4 with the pseudo-header flag
+      [11, 40, 0x5555, 0xaaaa, 2],
+      [11, 50, 0x11111111, 0x22222222, 0x24], // l4, checksum 0 and MARK_MANGLED_0: untouched
+      [11, 50, 0x11111111, 0x22222222, 0x64], // ... unless MARK_ENFORCE
+      [11, 60, 0x0000ffff, 0, 0x24], // a result of 0 becomes CSUM_MANGLED_0
+      [10, 25, 1, 2, 4], // odd offset
+      [10, 95, 1, 2, 4], // past the packet
+      [10, 0x10000, 1, 2, 4],
+      [10, 24, 1, 2, 3], // bad size
+      [10, 24, 1, 2, 0], // size 0 with a from
+      [10, 24, 1, 2, 0x14], // an l4 flag on l3
+      [11, 40, 1, 2, 0x104], // an unknown flag
+    ];
+    const src = ['mov %r6, %r1', 'mov %r7, 0',
+      ...calls.flatMap(([helper, offset, from, to, flags]) => [
+        'mov %r1, %r6', `lddw %r2, ${offset}`, `lddw %r3, 0x${from.toString(16)}`, `lddw %r4, 0x${to.toString(16)}`,
+        `lddw %r5, 0x${flags.toString(16)}`, `call ${helper}`, 'mul %r7, 131', 'add %r7, %r0',
+      ]),
+      'mov %r0, %r7', 'exit'].join('\n');
+    const spec = objectSpec(maps(), [programSpec('csum', BPF_PROG_TYPE.SCHED_CLS, src)]);
+    for (const seed of [1, 2, 3]) {
+      const input = packet(seed);
+      input[50] = input[51] = 0;
+      // Checksum 0xffff at 60 with from 0x0000ffff, to 0 sums to zero.
+      input[60] = input[61] = 0xff;
+      const kernel = runKernel(spec, input);
+      for (const mode of ['interp', 'jit'] as const) expect({ mode, ...runVm(spec, input, mode) }).toEqual({ mode, ...kernel });
+    }
+  });
+
   it('the example objects load in the VM as in the kernel (same programs and maps)', () => {
     for (const ex of ['opensnoop', 'runqlat', 'go-style']) {
       const bytes = readFileSync(new URL(`../../../examples/${ex}/${ex}.bpf.o`, import.meta.url));
