@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { progTestRun } from '../../../host-bindings/kernel/syscall.js';
 import type { ObjectSpec } from '../../../host-bindings/object/spec.js';
 import type { BpfMap } from '../../../host-bindings/backend.js';
-import { BPF_MAP_TYPE, BPF_PROG_TYPE } from '../../../host-bindings/uapi.js';
+import { BPF_MAP_FLAG, BPF_MAP_TYPE, BPF_PROG_TYPE } from '../../../host-bindings/uapi.js';
 import { openVmBackend } from '../../../host-bindings/vm/index.js';
 import { mapSpec, objectSpec } from '../bpf-asm.js';
 import { loadSpec, skip, skipReason } from '../kernel-env.js';
@@ -163,6 +163,42 @@ describe.skipIf(skip)(`VM vs kernel, BPF_PROG_TEST_RUN${skipReason ? ` (skipped:
       const kernel = runKernel(spec, input);
       for (const mode of ['interp', 'jit'] as const) expect({ mode, ...runVm(spec, input, mode) }).toEqual({ mode, ...kernel });
     }
+  });
+
+  it('strncmp and snprintf (strings in a frozen read-only map) give what the kernel gives', () => {
+    // .rodata: "abce" at 0, the format at 8, "hi" at 24, "abz" at 28.
+    const rodata = new Uint8Array(32);
+    rodata.set(Buffer.from('abce\0'), 0);
+    rodata.set(Buffer.from('v=%d %s!%x\0'), 8);
+    rodata.set(Buffer.from('hi\0'), 24);
+    rodata.set(Buffer.from('abz\0'), 28);
+    const ro = mapSpec('ro', BPF_MAP_TYPE.ARRAY, 4, 32, 1, {
+      flags: BPF_MAP_FLAG.RDONLY_PROG, globalData: { section: '.rodata', initial: rodata, readOnly: true },
+    });
+    const compare = (n: number, s2 = 0) => [
+      'mov %r1, %r10', 'add %r1, -8', `mov %r2, ${n}`, `ldmapval %r3, ro, ${s2}`, 'call 182', 'mul %r7, 131', 'add %r7, %r0',
+    ];
+    const print = (size: number, dataLen: number) => [
+      // data: 42, a pointer to "hi", 0xbeef
+      'stdw [%r10-48], 42', 'ldmapval %r1, ro, 24', 'stxdw [%r10-40], %r1', 'stdw [%r10-32], 0xbeef',
+      'mov %r1, %r10', 'add %r1, -24', `mov %r2, ${size}`, 'ldmapval %r3, ro, 8',
+      'mov %r4, %r10', 'add %r4, -48', `mov %r5, ${dataLen}`, 'call 165', 'mul %r7, 131', 'add %r7, %r0',
+    ];
+    const store = (key: number, at: number) => [
+      `stw [%r10-52], ${key}`, 'ldmap %r1, arr', 'mov %r2, %r10', 'add %r2, -52', 'mov %r3, %r10', `add %r3, -${at}`, 'mov %r4, 0', 'call 2',
+    ];
+    const src = [
+      'mov %r7, 0', 'stw [%r10-8], 0x64636261', 'stdw [%r10-24], 0', 'stdw [%r10-16], 0',
+      ...compare(3), ...compare(4), ...compare(4, 28),
+      ...print(16, 24), ...store(0, 24), ...store(1, 16),
+      ...print(6, 24), ...store(2, 24),
+      'mov %r0, %r7', 'exit',
+    ].join('\n');
+    const spec = objectSpec([...maps(), ro], [programSpec('strings', BPF_PROG_TYPE.XDP, src)]);
+    const input = packet(7);
+    const kernel = runKernel(spec, input);
+    expect(kernel.maps[0]).toBe(`00000000=${Buffer.from('v=42 hi!').toString('hex')}`);
+    for (const mode of ['interp', 'jit'] as const) expect({ mode, ...runVm(spec, input, mode) }).toEqual({ mode, ...kernel });
   });
 
   it('the example objects load in the VM as in the kernel (same programs and maps)', () => {
