@@ -89,12 +89,11 @@ export function consumeRecords(ring: RingView, onRecord: RawRecordHandler): numb
       const at = dataStart + (consLo & mask);
       const header = TSO ? words[at >>> 2]! : Atomics.load(words, at >>> 2);
       if (header & BPF_RINGBUF.BUSY_BIT) return count;
-      const len = header & LEN_MASK;
-      consLo += (len + BPF_RINGBUF.HDR_SZ + 7) & ~7;
+      consLo += entrySize(header);
       let result = 0;
       if ((header & BPF_RINGBUF.DISCARD_BIT) === 0) {
         count++;
-        result = onRecord(bytes, at + BPF_RINGBUF.HDR_SZ, len);
+        result = onRecord(bytes, at + BPF_RINGBUF.HDR_SZ, header & LEN_MASK);
       }
       const wrapped = consLo >= TWO32;
       if (wrapped) {
@@ -138,7 +137,7 @@ export function consumeBatches(ring: RingView, sink: RingEntrySink): number {
       while (at < pendingEnd) {
         header = TSO ? words[at]! : Atomics.load(words, at);
         if (header < 0) break; // BUSY_BIT is the sign bit
-        const next = at + ((((header & LEN_MASK) + 15) >>> 3) << 1);
+        const next = at + (entrySize(header) >>> 2);
         if (next > roomEnd || n === capacity) break;
         headers[n++] = header;
         if (header & BPF_RINGBUF.DISCARD_BIT) discarded++;
