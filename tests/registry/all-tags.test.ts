@@ -2,30 +2,16 @@
 // registry behind the fault proxy, which pages the tag list; skopeo checks what arrived.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pullAllTags } from '../../oci/client.js';
 import { LayoutStore } from '../../oci/layout-store.js';
 import { RegistryPool } from '../../oci/registry-client.js';
-import type { CliIo } from '../../runtime/cli/command.js';
-import { dispatch } from '../../runtime/cli/dispatch.js';
 import { makeBundle } from './bundles.js';
 import { startFaultProxy, type FaultProxy } from './fault-proxy.js';
 import { rigMissing, rigReason, skopeo, skopeoDigest, startRegistry, tempDir, type Registry } from './rig.js';
+import { wbpf } from './wbpf-cli.js';
 
 const TAGS = ['v1', 'v2', 'v3', 'v4', 'v5', 'v6', 'v7'];
-
-async function wbpf(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d: Buffer) => (out += d.toString()));
-  stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const io: CliIo = { stdout, stderr, stdin: new PassThrough(), isTty: false };
-  const code = await dispatch(args, io);
-  return { code, out, err };
-}
 
 interface Pushed {
   reference: string;

@@ -4,29 +4,13 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CliIo } from '../../runtime/cli/command.js';
-import { dispatch } from '../../runtime/cli/dispatch.js';
 import { resolveGuest } from '../../runtime/resolve-guest.js';
 import { BPF_SOURCE, moduleWithData } from './bundles.js';
 import { PASSWORD, rigMissing, rigReason, startRegistry, tempDir, USER, type Registry } from './rig.js';
+import { wbpf } from './wbpf-cli.js';
 
 const haveClang = existsSync('/usr/bin/clang') && existsSync('/usr/include/bpf/bpf_helpers.h');
-
-async function wbpf(args: string[], stdin = '', isTty = false): Promise<{ code: number; out: string; err: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d: Buffer) => (out += d.toString()));
-  stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const input = new PassThrough();
-  input.end(stdin);
-  const io: CliIo = { stdout, stderr, stdin: input, isTty };
-  const code = await dispatch(args, io);
-  return { code, out, err };
-}
 
 describe.skipIf(rigMissing || !haveClang)(`wbpf OCI commands (skipped: ${rigReason}, clang and libbpf-dev)`, () => {
   let reg: Registry;

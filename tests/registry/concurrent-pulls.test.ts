@@ -2,7 +2,6 @@
 // jobs: two of the same image and others of different images sharing layers. Every process
 // succeeds, every tag is in index.json, every blob is whole (its bytes hash to its name), no
 // temporary file is left behind, and skopeo reads the store.
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -12,17 +11,9 @@ import { LayoutStore } from '../../oci/layout-store.js';
 import { RegistryPool } from '../../oci/registry-client.js';
 import { makeBundle } from './bundles.js';
 import { rigMissing, rigReason, skopeo, startRegistry, tempDir, type Registry } from './rig.js';
+import { builtCliMissing, wbpfProcess } from './wbpf-cli.js';
 
-const cli = path.resolve(import.meta.dirname, '../../dist/runtime/cli/main.js');
-const skipReason = rigMissing ? rigReason : !existsSync(cli) ? 'runtime not built: run `npm run build` (dist/runtime/cli/main.js is missing)' : '';
-
-function wbpf(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; err: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [cli, ...args], { env: { ...process.env, ...env } }, (error, _stdout, stderr) => {
-      resolve({ code: error ? Number(error.code ?? 1) : 0, err: stderr });
-    });
-  });
-}
+const skipReason = rigMissing ? rigReason : builtCliMissing;
 
 describe.skipIf(!!skipReason)(`concurrent pull processes into one store (skipped: ${skipReason})`, () => {
   let reg: Registry;
@@ -50,7 +41,7 @@ describe.skipIf(!!skipReason)(`concurrent pull processes into one store (skipped
   it('leaves a whole, consistent store', async () => {
     const env = { WBPF_HOME: path.join(work, 'home'), DOCKER_CONFIG: path.join(work, 'docker'), REGISTRY_AUTH_FILE: path.join(work, 'none.json') };
     const pulls = [0, 0, 1, 2, 3, 4, 5].map((i) => refs[i]!);
-    const results = await Promise.all(pulls.map((ref) => wbpf(['pull', ref], env)));
+    const results = await Promise.all(pulls.map((ref) => wbpfProcess(['pull', ref], env)));
     expect(results.map((r) => (r.code === 0 ? 'ok' : r.err))).toEqual(pulls.map(() => 'ok'));
 
     const root = path.join(work, 'home', 'store');

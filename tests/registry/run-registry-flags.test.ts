@@ -2,8 +2,7 @@
 // certificate, the pull behind `run` fails without them (naming --ca-file) and succeeds with
 // --ca-file or --insecure. The guest is a minimal WASI command that exits 0; the compiled CLI
 // runs it in a process of its own, as users run it.
-import { execFile } from 'node:child_process';
-import { existsSync, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildBundle } from '../../oci/bundle.js';
@@ -11,22 +10,14 @@ import { push } from '../../oci/client.js';
 import { LayoutStore } from '../../oci/layout-store.js';
 import { RegistryPool } from '../../oci/registry-client.js';
 import { rigMissing, rigReason, startRegistry, tempDir, type Registry } from './rig.js';
+import { builtCliMissing, wbpfProcess } from './wbpf-cli.js';
 
-const cli = path.resolve(import.meta.dirname, '../../dist/runtime/cli/main.js');
-const skipReason = rigMissing ? rigReason : !existsSync(cli) ? 'runtime not built: run `npm run build` (dist/runtime/cli/main.js is missing)' : '';
+const skipReason = rigMissing ? rigReason : builtCliMissing;
 
 /** (module (memory (export "memory") 1) (func (export "_start"))) */
 const EMPTY_COMMAND = Buffer.from([
   0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 1, 4, 1, 0x60, 0, 0, 3, 2, 1, 0, 5, 3, 1, 0, 1, 7, 0x13, 2, 6, ...Buffer.from('memory'), 2, 0, 6, ...Buffer.from('_start'), 0, 0, 0x0a, 4, 1, 2, 0, 0x0b,
 ]);
-
-function wbpf(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; err: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [cli, ...args], { env: { ...process.env, ...env } }, (error, _stdout, stderr) => {
-      resolve({ code: error ? Number(error.code ?? 1) : 0, err: stderr });
-    });
-  });
-}
 
 describe.skipIf(!!skipReason)(`wbpf run <ref> with registry flags (skipped: ${skipReason})`, () => {
   let reg: Registry;
@@ -54,26 +45,26 @@ describe.skipIf(!!skipReason)(`wbpf run <ref> with registry flags (skipped: ${sk
   const home = (name: string): NodeJS.ProcessEnv => ({ WBPF_HOME: path.join(work, name), DOCKER_CONFIG: path.join(work, 'docker'), REGISTRY_AUTH_FILE: path.join(work, 'no-auth.json') });
 
   it('fails on the unknown certificate and says which flag helps', async () => {
-    const r = await wbpf(['run', ref], home('plain'));
+    const r = await wbpfProcess(['run', ref], home('plain'));
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/certificate/i);
     expect(r.err).toMatch(/--ca-file/);
   });
 
   it('pulls and runs with --ca-file, as pull does', async () => {
-    const r = await wbpf(['run', '--ca-file', caFile, ref], home('ca'));
+    const r = await wbpfProcess(['run', '--ca-file', caFile, ref], home('ca'));
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
     expect((await (await LayoutStore.open(path.join(work, 'ca', 'store'))).list()).map((i) => i.reference)).toEqual([ref]);
   });
 
   it('pulls and runs with --insecure, and names an unreadable --ca-file', async () => {
-    const r = await wbpf(['run', '--insecure', ref], home('insecure'));
+    const r = await wbpfProcess(['run', '--insecure', ref], home('insecure'));
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
-    const bad = await wbpf(['run', `--ca-file=${path.join(work, 'nope.pem')}`, ref], home('bad-ca'));
+    const bad = await wbpfProcess(['run', `--ca-file=${path.join(work, 'nope.pem')}`, ref], home('bad-ca'));
     expect(bad.code).toBe(2);
     expect(bad.err).toMatch(/--ca-file .*nope\.pem: ENOENT/);
-    expect((await wbpf(['run', '--insecure=yes', ref], home('bad-ca'))).code).toBe(2);
+    expect((await wbpfProcess(['run', '--insecure=yes', ref], home('bad-ca'))).code).toBe(2);
   });
 });
