@@ -273,12 +273,12 @@ function arrayArgs(a: Args, ptr: number, len: number): NextArg | undefined {
   const size = a.u32(len);
   if (size % 8 !== 0 || size > MAX_PRINTF_ARGS * 8) return undefined;
   const at = size ? a.ptr(ptr, size, TAG_READ, 'data') : 0;
-  const u32 = (p: number): number => a.mem.u8[p]! | (a.mem.u8[p + 1]! << 8) | (a.mem.u8[p + 2]! << 16) | (a.mem.u8[p + 3]! << 24);
+  const view = a.mem.view;
   let i = 0;
   return () => {
     if (i >= size) return undefined;
     i += 8;
-    return [u32(at + i - 8), u32(at + i - 4)];
+    return [view.getUint32(at + i - 8, true), view.getUint32(at + i - 4, true)];
   };
 }
 
