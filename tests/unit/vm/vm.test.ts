@@ -255,13 +255,23 @@ for (const mode of MODES) {
       expect(vm.testRun(p, { dataIn: new Uint8Array(14) }).retval).toBe((10 << 16) | 45);
     });
 
+    /** Stores `bytes` (zero-padded to 8) on the stack from [r10-at] upwards. */
+    const onStack = (bytes: Uint8Array, at: number): string => {
+      const padded = new Uint8Array(Math.ceil(bytes.length / 8) * 8);
+      padded.set(bytes);
+      const lines: string[] = [];
+      for (let o = 0; o < padded.length; o += 8) {
+        lines.push(`lddw %r1, 0x${Buffer.from(padded.subarray(o, o + 8)).readBigUInt64LE().toString(16)}`, `stxdw [%r10-${at - o}], %r1`);
+      }
+      return lines.join('\n');
+    };
+    const KPROBE = BPF_PROG_TYPE.KPROBE;
+
     it('trace_printk writes to the log; pid/tgid are the host process', () => {
       newVm();
       logs.length = 0;
       const fmt = Buffer.from('n=%d x=%x\0');
-      const words = [...fmt, 0, 0, 0, 0, 0, 0].slice(0, 16);
-      const stores = [0, 8].map((o) => `lddw %r1, 0x${Buffer.from(words.slice(o, o + 8)).readBigUInt64LE().toString(16)}\nstxdw [%r10-${16 - o}], %r1`).join('\n');
-      const p = load(vm, 'p', BPF_PROG_TYPE.KPROBE, `${stores}
+      const p = load(vm, 'p', KPROBE, `${onStack(fmt, 16)}
         mov %r1, %r10
         add %r1, -16
         mov %r2, ${fmt.length}
@@ -331,18 +341,6 @@ for (const mode of MODES) {
       const oob = load(vm, 'oob', XDP, 'ldxw %r2, [%r1+4]\nldxb %r0, [%r2]\nexit');
       expect(() => vm.testRun(oob, { dataIn: data })).toThrow(/out-of-bounds load of 1 byte\(s\) .*\(pc 1\)/);
     });
-
-    /** Stores `bytes` (zero-padded to 8) on the stack from [r10-at] upwards. */
-    const onStack = (bytes: Uint8Array, at: number): string => {
-      const padded = new Uint8Array(Math.ceil(bytes.length / 8) * 8);
-      padded.set(bytes);
-      const lines: string[] = [];
-      for (let o = 0; o < padded.length; o += 8) {
-        lines.push(`lddw %r1, 0x${Buffer.from(padded.subarray(o, o + 8)).readBigUInt64LE().toString(16)}`, `stxdw [%r10-${at - o}], %r1`);
-      }
-      return lines.join('\n');
-    };
-    const KPROBE = BPF_PROG_TYPE.KPROBE;
 
     it('strncmp compares at most s1_sz bytes with a string, as the kernel does (-1, 0, 1)', () => {
       newVm();
