@@ -114,7 +114,7 @@ function matches(patterns: string[], value: string): boolean {
  */
 export function attachPoint(program: ProgramSpec, target?: string): string {
   const a = program.attach;
-  const retargeted = target && (a?.kind === 'kprobe' || a?.kind === 'uprobe') && target !== program.section.slice(program.section.indexOf('/') + 1);
+  const retargeted = target && (a?.kind === 'kprobe' || a?.kind === 'uprobe') && target !== namedTarget(program.section);
   if (a && !retargeted) return describeAttach(a);
   return target ? `${program.section} ${target}` : program.section;
 }
@@ -125,8 +125,13 @@ export function attachPoint(program: ProgramSpec, target?: string): string {
  * that one, given or not.
  */
 function runtimeTargetPoints(section: string): string[] {
+  return [section, `${section} ${namedTarget(section) ?? '*'}`];
+}
+
+/** The target a section names after its kind ("getppid" of "ksyscall/getppid"), if any. */
+function namedTarget(section: string): string | undefined {
   const slash = section.indexOf('/');
-  return [section, `${section} ${slash < 0 ? '*' : section.slice(slash + 1)}`];
+  return slash < 0 ? undefined : section.slice(slash + 1);
 }
 
 class GuardedBackend implements Backend {
