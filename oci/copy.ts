@@ -3,7 +3,7 @@
 // every byte, children before parents, and tags the root last. Pull, push, save and load are copy.
 import { parseManifest, childrenOf, type Descriptor } from './manifest.js';
 import { isIndexType, isManifestType } from './media-types.js';
-import { fetchBytes, verified, type BlobWriter, type Target } from './target.js';
+import { ContentNeededAgain, fetchBytes, verified, type BlobWriter, type Target } from './target.js';
 import { Readable } from 'node:stream';
 import { runLimited } from './run-limited.js';
 
@@ -85,7 +85,14 @@ export async function copyGraph(src: Target, dst: Target, root: Descriptor, opti
         throw e;
       }
     } else {
-      await dst.push(desc, verified(await src.fetch(desc), desc, `${src.name}: ${desc.digest}`, onBytes));
+      const send = async () => dst.push(desc, verified(await src.fetch(desc), desc, `${src.name}: ${desc.digest}`, onBytes));
+      try {
+        await send();
+      } catch (e) {
+        if (!(e instanceof ContentNeededAgain)) throw e;
+        progress.start?.(desc);
+        await send();
+      }
     }
     result.copied++;
     progress.done?.(desc, 'copied');

@@ -2,6 +2,7 @@
 // redirects (so Authorization never crosses origins) and streaming bodies with back-pressure.
 import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import type https from 'node:https';
+import { Readable } from 'node:stream';
 import { WbpfError } from '../host-bindings/errors.js';
 import { byteLength } from './buffer-list.js';
 
@@ -53,8 +54,11 @@ export async function send(
   method: string,
   url: URL,
   headers: Record<string, string>,
-  /** One buffer, or a list sent back to back (an upload chunk made of received pieces). */
-  body: Buffer | Buffer[] | undefined,
+  /**
+   * One buffer, or a list sent back to back (an upload chunk made of received pieces), or a
+   * stream sent with chunked transfer encoding as it is read (it cannot be sent twice).
+   */
+  body: Buffer | Buffer[] | Readable | undefined,
   tls: TlsOptions,
   timeoutMs = 60_000,
 ): Promise<HttpResponse> {
@@ -64,17 +68,27 @@ export async function send(
   const mod = url.protocol === 'https:' ? (await loadTls()).https : http;
   const agent = await agentFor(url, tls);
   const allHeaders: Record<string, string> = { 'user-agent': 'wbpf', ...headers };
-  if (body) allHeaders['content-length'] = String(Array.isArray(body) ? byteLength(body) : body.length);
+  if (body instanceof Readable) allHeaders['transfer-encoding'] = 'chunked';
+  else if (body) allHeaders['content-length'] = String(Array.isArray(body) ? byteLength(body) : body.length);
   else if (method === 'PUT' || method === 'POST' || method === 'PATCH') allHeaders['content-length'] = '0';
   return new Promise((resolve, reject) => {
     const req = mod.request(url, { method, headers: allHeaders, agent }, (res) => {
+      if (body instanceof Readable && !body.readableEnded) {
+        // The server answered before the whole stream was sent (an error, or a size cap): stop
+        // sending, let the caller read the answer, then drop the half-written connection.
+        body.unpipe(req);
+        res.on('close', () => req.destroy());
+      }
       resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res, url });
     });
     req.setTimeout(timeoutMs, () => req.destroy(new Error(`no response within ${timeoutMs} ms`)));
     req.on('error', (err: NodeJS.ErrnoException) => {
       reject(new NetworkError(`${method} ${url.origin}${url.pathname}: ${err.code ? err.code + ': ' : ''}${err.message}`, { cause: err }));
     });
-    if (Array.isArray(body)) {
+    if (body instanceof Readable) {
+      body.on('error', (err) => req.destroy(err));
+      body.pipe(req);
+    } else if (Array.isArray(body)) {
       for (const part of body) req.write(part);
       req.end();
     } else {

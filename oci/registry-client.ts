@@ -3,6 +3,7 @@
 // another origin, and retries for 429 (honouring Retry-After) and 5xx with backoff.
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Authenticator, warningsOf } from './auth.js';
 import { findCredential, type Credential } from './credentials.js';
@@ -23,6 +24,12 @@ export interface RegistryOptions {
   env?: NodeJS.ProcessEnv;
   /** Upload chunk size; GHCR rejects PATCH bodies over 4 MiB. */
   chunkSize?: number;
+  /**
+   * Upload blobs larger than a chunk in chunks from the start. By default such a blob is streamed
+   * in one PATCH, as docker and skopeo do (one registry commit instead of one per chunk), and
+   * restarted in chunks if that fails.
+   */
+  chunkedUploads?: boolean;
   /** Retries for 429, 5xx and network errors. */
   retries?: number;
   /** Base of the exponential backoff, and the cap on any single wait (Retry-After included). */
@@ -36,7 +43,8 @@ export interface RequestOptions {
   /** A path under the registry origin, or an absolute URL (upload locations). */
   url: string | URL;
   headers?: Record<string, string>;
-  body?: Buffer | Buffer[];
+  /** A stream is sent once: a response that would need it again (401, redirect, 429) is returned as is. */
+  body?: Buffer | Buffer[] | Readable;
   scopes: string[];
   what: string;
   /** Retry on network errors and 5xx; off for non-idempotent uploads (PATCH appends). */
@@ -166,6 +174,7 @@ export class RegistryClient {
     let url = typeof opts.url === 'string' ? new URL(opts.url, base) : opts.url;
     let method = opts.method;
     let body = opts.body;
+    const replayable = !(body instanceof Readable);
     let scopes = opts.scopes;
     const maxRetries = this.options.retries ?? 4;
     let retries = 0;
@@ -186,7 +195,7 @@ export class RegistryClient {
       try {
         res = await send(method, url, headers, body, this.tls);
       } catch (e) {
-        if (opts.retry !== false && retries < maxRetries) {
+        if (opts.retry !== false && replayable && retries < maxRetries) {
           retries++;
           await sleep(this.backoff(retries));
           continue;
@@ -196,6 +205,7 @@ export class RegistryClient {
       for (const w of warningsOf(header(res, 'warning'))) this.options.onWarning?.(`${this.registry}: ${w}`);
       if (res.status === 401 && sameOrigin && authRounds < 3) {
         const next = await this.auth.onChallenge(header(res, 'www-authenticate'), scopes, sentAuth);
+        if (next && !replayable) return res;
         if (next) {
           await drain(res);
           scopes = next;
@@ -204,7 +214,7 @@ export class RegistryClient {
         }
         throw await registryError(res, `${opts.what}: unauthorized`);
       }
-      if (REDIRECTS.has(res.status) && opts.followRedirects !== false && header(res, 'location')) {
+      if (REDIRECTS.has(res.status) && opts.followRedirects !== false && replayable && header(res, 'location')) {
         if (++redirects > 10) throw new NetworkError(`${opts.what}: too many redirects`);
         await drain(res);
         url = new URL(header(res, 'location')!, url);
@@ -214,7 +224,7 @@ export class RegistryClient {
         }
         continue;
       }
-      if (RETRYABLE.has(res.status) && (opts.retry !== false || res.status === 429) && retries < maxRetries) {
+      if (RETRYABLE.has(res.status) && (opts.retry !== false || res.status === 429) && replayable && retries < maxRetries) {
         retries++;
         const wait = res.status === 429 ? this.retryAfter(res, retries) : this.backoff(retries);
         await drain(res);

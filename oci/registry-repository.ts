@@ -1,6 +1,7 @@
 // A registry repository as a Target (distribution-spec v1.1 endpoints, oci.md A7/§5.1): manifests
 // as raw verified bytes, blob downloads that follow redirects and resume with Range, uploads
-// with HEAD-before-upload, cross-repo mount, POST+PUT or chunked PATCH with resume and cancel.
+// with HEAD-before-upload, cross-repo mount, POST+PUT, one streamed PATCH, or chunked PATCH with
+// resume and cancel.
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { WbpfError } from '../host-bindings/errors.js';
@@ -12,7 +13,7 @@ import { isIndexType, isManifestType, MANIFEST_ACCEPT, OCI_INDEX } from './media
 import type { RegistryClient } from './registry-client.js';
 import { RegistryError, registryError } from './registry-error.js';
 import { plainGet } from './plain-get.js';
-import type { BlobWriter, Target } from './target.js';
+import { ContentNeededAgain, verified, type BlobWriter, type Target } from './target.js';
 
 /** Blobs at least this large skip node:http on plain-HTTP registries (see plain-get.ts). */
 const LEAN_GET_MIN_BYTES = 1024 * 1024;
@@ -36,6 +37,8 @@ export class RegistryRepository implements Target {
   readonly name: string;
   private readonly scopes: string[];
   private readonly manifestCache = new Map<string, Buffer>();
+  /** Blobs whose streamed upload failed: the retry goes in resumable chunks. */
+  private readonly streamFailed = new Set<string>();
 
   constructor(
     readonly client: RegistryClient,
@@ -253,7 +256,11 @@ export class RegistryRepository implements Target {
     return new URL(location, current);
   }
 
-  /** Uploads a blob unless present: POST, then one PUT (small) or PATCH chunks and a PUT with the last one (large). */
+  /**
+   * Uploads a blob unless present: POST, then one PUT (a blob that fits a chunk), or one streamed
+   * PATCH and an empty PUT (larger), or PATCH chunks and a PUT with the last one (larger, when
+   * chunked uploads were asked for or streaming this blob already failed once).
+   */
   async uploadBlob(desc: Descriptor, content: Readable): Promise<void> {
     const what = `push blob ${this.name}@${desc.digest}`;
     const post = await this.client.request({ method: 'POST', url: this.path('blobs', 'uploads/'), scopes: this.scopes, what });
@@ -267,6 +274,10 @@ export class RegistryRepository implements Target {
     let location = this.nextLocation(post, post.url, what);
     const minChunk = Number(header(post, 'oci-chunk-min-length')) || 0;
     let chunkSize = Math.max(this.client.chunkSize, minChunk);
+    if (desc.size > chunkSize && !this.client.options.chunkedUploads && !this.streamFailed.has(desc.digest)) {
+      await this.streamBlob(desc, content, location, what);
+      return;
+    }
     try {
       // Content that verifies itself fails before its last byte is seen; hashing it again would add nothing.
       const hash = isVerifying(content, desc) ? undefined : createHash(parseDigest(desc.digest).algorithm);
@@ -325,6 +336,54 @@ export class RegistryRepository implements Target {
       content.destroy();
       throw e;
     }
+  }
+
+  /**
+   * Streams a blob in one PATCH (chunked transfer encoding, no Content-Range: the "streamed"
+   * upload docker and skopeo use, which registries that cap chunk sizes accept), then commits it
+   * with an empty PUT. A cut connection, a server error, a refusal of the body's size or an
+   * expired token cannot be resumed from a stream already consumed: the session is cancelled and
+   * the caller is asked for the content again, which then goes in chunks.
+   */
+  private async streamBlob(desc: Descriptor, source: Readable, location: URL, what: string): Promise<void> {
+    const content = isVerifying(source, desc) ? source : verified(source, desc, what);
+    const restart = async (why: string): Promise<never> => {
+      await this.cancelUpload(location);
+      content.destroy();
+      this.streamFailed.add(desc.digest);
+      throw new ContentNeededAgain(`${what}: streamed upload ${why}; sending it again in chunks`);
+    };
+    let patch: HttpResponse;
+    try {
+      patch = await this.client.request({ method: 'PATCH', url: location, headers: { 'content-type': 'application/octet-stream' }, body: content, scopes: this.scopes, what, retry: false, followRedirects: false });
+    } catch (e) {
+      if (content.errored) {
+        await this.cancelUpload(location);
+        throw content.errored;
+      }
+      return restart(`failed: ${(e as Error).message}`);
+    }
+    if (patch.status !== 202) {
+      if (patch.status === 401 || patch.status === 413 || patch.status === 416 || patch.status >= 500) {
+        await drain(patch);
+        return restart(`got HTTP ${patch.status}`);
+      }
+      const err = await registryError(patch, what);
+      await this.cancelUpload(location);
+      content.destroy();
+      throw err;
+    }
+    await drain(patch);
+    location = this.nextLocation(patch, location, what);
+    const putUrl = new URL(location);
+    putUrl.searchParams.set('digest', desc.digest);
+    const put = await this.client.request({ method: 'PUT', url: putUrl, headers: { 'content-type': 'application/octet-stream' }, scopes: this.scopes, what, retry: false });
+    if (put.status !== 201 && put.status !== 204) {
+      const err = await registryError(put, what);
+      await this.cancelUpload(location);
+      throw err;
+    }
+    await drain(put);
   }
 
   /**

@@ -26,6 +26,13 @@ export interface Target {
 }
 
 /**
+ * Thrown by Target.push when it used up part of the content without storing it and can store it
+ * if given the content again from the start (a streamed upload the registry cut or refused, to
+ * be redone in resumable chunks). copy() fetches the content once more and retries.
+ */
+export class ContentNeededAgain extends WbpfError {}
+
+/**
  * Receives one blob without a stream in between: write() takes bytes synchronously (the caller
  * may reuse the buffer once it returns) and checks them as they come; commit() fails unless size
  * and digest match, and only then makes the blob visible. abort() leaves nothing behind.

@@ -3,6 +3,7 @@
 // referrers endpoint, a connection cut mid-blob, and a blob whose bytes do not match its digest.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type net from 'node:net';
+import { Readable } from 'node:stream';
 
 export interface Faults {
   /** Blob GETs answer 307 to a second origin that serves the bytes. */
@@ -34,7 +35,7 @@ export interface FaultProxy {
   stop(): Promise<void>;
 }
 
-function forward(upstreamPort: number, req: IncomingMessage, res: ServerResponse, mutate?: (chunk: Buffer, offset: number) => Buffer | 'cut'): void {
+function forward(upstreamPort: number, req: IncomingMessage, res: ServerResponse, mutate?: (chunk: Buffer, offset: number) => Buffer | 'cut', body: Readable = req): void {
   const up = http.request({ host: '127.0.0.1', port: upstreamPort, method: req.method, path: req.url, headers: req.headers }, (upRes) => {
     res.writeHead(upRes.statusCode ?? 502, upRes.headers);
     let offset = 0;
@@ -51,7 +52,7 @@ function forward(upstreamPort: number, req: IncomingMessage, res: ServerResponse
     upRes.on('end', () => res.end());
   });
   up.on('error', () => res.destroy());
-  req.pipe(up);
+  body.pipe(up);
 }
 
 async function listen(server: http.Server): Promise<number> {
@@ -83,6 +84,24 @@ export async function startFaultProxy(upstreamPort: number): Promise<FaultProxy>
     if (f.patchCap !== undefined && req.method === 'PATCH' && Number(req.headers['content-length']) > f.patchCap) {
       req.resume();
       req.on('end', () => res.writeHead(416, { 'content-type': 'text/plain' }).end('request body is too large: limit 4.00MiB'));
+      return;
+    }
+    if (f.patchCap !== undefined && req.method === 'PATCH' && req.headers['content-length'] === undefined) {
+      // A streamed body: held until it is known to fit, refused as soon as it does not.
+      const cap = f.patchCap;
+      const held: Buffer[] = [];
+      let size = 0;
+      const onData = (chunk: Buffer) => {
+        size += chunk.length;
+        if (size <= cap) return void held.push(chunk);
+        req.off('data', onData);
+        req.resume();
+        res.writeHead(416, { 'content-type': 'text/plain', connection: 'close' }).end('request body is too large: limit 4.00MiB');
+      };
+      req.on('data', onData);
+      req.on('end', () => {
+        if (size <= cap) forward(upstreamPort, req, res, undefined, Readable.from(held));
+      });
       return;
     }
     if (f.manifest && req.method === 'GET' && /^\/v2\/.+\/manifests\//.test(url)) {

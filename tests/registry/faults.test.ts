@@ -42,11 +42,25 @@ describe.skipIf(rigMissing)(`registry faults (skipped: ${rigReason})`, () => {
 
   const fresh = async (name: string) => LayoutStore.open(path.join(work, name));
 
-  it('uploads large blobs in PATCH chunks of at most 4 MiB, shrinking them when the registry caps bodies', async () => {
+  it('streams a blob larger than a chunk in one PATCH, as docker and skopeo do', async () => {
+    const built = await makeBundle(store, path.join(work, 'streamed'), 9 * MiB, []);
+    const ref = `${proxy.host}/rig/streamed:1`;
+    await store.tag(built.descriptor, ref);
+    await push(store, ref, undefined, { pool: new RegistryPool() });
+    const patches = proxy.requests.filter((r) => r.method === 'PATCH');
+    expect(patches.map((p) => [p.status, p.contentLength])).toEqual([[202, undefined]]);
+    const target = await fresh('streamed-check');
+    expect((await pull(target, ref, { pool: new RegistryPool() })).descriptor.digest).toBe(built.descriptor.digest);
+  });
+
+  it('uploads in PATCH chunks of at most 4 MiB when the registry refuses a streamed body, shrinking them to its cap', async () => {
     proxy.faults.patchCap = 3 * MiB;
     await push(store, bigRef, undefined, { pool: new RegistryPool() });
     const patches = proxy.requests.filter((r) => r.method === 'PATCH');
-    expect(patches.some((p) => p.status === 416)).toBe(true);
+    // The streamed attempt of the 9 MiB layer is refused, then the chunks shrink from 4 MiB.
+    expect([patches[0]!.status, patches[0]!.contentLength]).toEqual([416, undefined]);
+    expect(patches.filter((p) => p.contentLength === undefined)).toHaveLength(1);
+    expect(patches.some((p) => p.status === 416 && p.contentLength === String(4 * MiB))).toBe(true);
     const accepted = patches.filter((p) => p.status === 202).map((p) => Number(p.contentLength));
     expect(Math.max(...accepted)).toBeLessThanOrEqual(3 * MiB);
     // The last chunk rides on the closing PUT, also within the cap.
@@ -126,9 +140,24 @@ describe.skipIf(rigMissing)(`registry faults (skipped: ${rigReason})`, () => {
     const ref = `${proxy.host}/rig/resume-up:1`;
     await store.tag(built.descriptor, ref);
     proxy.faults.dropPatch = { skip: 1, count: 1 };
-    await push(store, ref, undefined, { pool: new RegistryPool() });
+    await push(store, ref, undefined, { pool: new RegistryPool({ chunkedUploads: true }) });
     expect(proxy.requests.filter((r) => r.method === 'GET' && r.url.includes('/blobs/uploads/')).length).toBe(1);
     const target = await fresh('resume-up-check');
+    expect((await pull(target, ref, { pool: new RegistryPool() })).descriptor.digest).toBe(built.descriptor.digest);
+  });
+
+  it('sends a blob again, in chunks, when its streamed upload is cut', async () => {
+    const built = await makeBundle(store, path.join(work, 'cut-stream'), 9 * MiB, []);
+    const ref = `${proxy.host}/rig/cut-stream:1`;
+    await store.tag(built.descriptor, ref);
+    proxy.faults.dropPatch = { skip: 0, count: 1 };
+    await push(store, ref, undefined, { pool: new RegistryPool() });
+    const patches = proxy.requests.filter((r) => r.method === 'PATCH');
+    expect(patches[0]!.contentLength).toBeUndefined();
+    const chunks = patches.slice(1).map((p) => Number(p.contentLength));
+    expect(chunks).toEqual([4 * MiB, 4 * MiB]);
+    expect(proxy.requests.some((r) => r.method === 'DELETE' && r.url.includes('/blobs/uploads/'))).toBe(true);
+    const target = await fresh('cut-stream-check');
     expect((await pull(target, ref, { pool: new RegistryPool() })).descriptor.digest).toBe(built.descriptor.digest);
   });
 
