@@ -3,8 +3,8 @@
 // the way libbpf encodes them (y/m/n, numbers of the declared width, strings into char arrays).
 
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { release } from 'node:os';
-import { gunzipSync } from 'node:zlib';
 import { ErrnoError } from './errors.js';
 import { KALLSYMS, type KernelAddress, lookupKallsyms, syscallWrapperPrefix } from './kallsyms.js';
 import type { KconfigExtern, ObjectSpec } from './object/spec.js';
@@ -74,7 +74,8 @@ class RunningKernel implements KconfigValues {
     const boot = `/boot/config-${release()}`;
     const failures: string[] = [];
     for (const [path, read] of [
-      ['/proc/config.gz', (p: string) => gunzipSync(readFileSync(p)).toString('latin1')],
+      // node:zlib is loaded only here: most objects have no .kconfig externs, and every guest thread would pay for it.
+      ['/proc/config.gz', (p: string) => (createRequire(import.meta.url)('node:zlib') as typeof import('node:zlib')).gunzipSync(readFileSync(p)).toString('latin1')],
       [boot, (p: string) => readFileSync(p, 'latin1')],
     ] as const) {
       try {

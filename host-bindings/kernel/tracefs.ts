@@ -1,7 +1,7 @@
 // Tracepoint ids from tracefs (with the older debugfs mount point as fallback).
 
-import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { ErrnoError } from '../errors.js';
 import { ERRNO } from '../uapi.js';
 
@@ -36,6 +36,9 @@ function ensureTracefs(): void {
   if (mountTried || ROOTS.some((root) => existsSync(`${root}/events`))) return;
   mountTried = true;
   try {
+    // Loaded here, not at the top: node:child_process brings net and dgram along, a few ms of
+    // start-up in every guest thread for a step almost no machine needs.
+    const { execFileSync } = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
     execFileSync('mount', ['-t', 'tracefs', 'tracefs', ROOTS[0]!], { stdio: 'ignore' });
   } catch {
     // The error below names the missing mount; nothing more useful to say here.
