@@ -6,6 +6,7 @@ import path from 'node:path';
 import * as tar from 'tar';
 import { WbpfError } from '../host-bindings/errors.js';
 import { copyGraph } from './copy.js';
+import { OBJECT_REFERRERS } from './referrers.js';
 import { LayoutStore } from './layout-store.js';
 
 async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
@@ -22,7 +23,7 @@ export async function saveArchive(store: LayoutStore, references: string[], file
   if (references.length === 0) throw new WbpfError('save: name at least one image');
   await withTempDir(async (dir) => {
     const layout = await LayoutStore.open(dir);
-    for (const ref of references) await copyGraph(store, layout, await store.resolve(ref), { tag: ref });
+    for (const ref of references) await copyGraph(store, layout, await store.resolve(ref), { tag: ref, referrers: OBJECT_REFERRERS });
     await tar.c({ cwd: dir, file, portable: true }, ['oci-layout', 'index.json', 'blobs']);
   });
 }
@@ -61,7 +62,7 @@ export async function loadArchive(store: LayoutStore, file: string): Promise<str
     const layout = await LayoutStore.open(dir);
     const images = await layout.list();
     if (images.length === 0) throw new WbpfError(`load: ${file}: the archive has no tagged images`);
-    for (const image of images) await copyGraph(layout, store, image.descriptor, { tag: image.reference });
+    for (const image of images) await copyGraph(layout, store, image.descriptor, { tag: image.reference, referrers: OBJECT_REFERRERS });
     return images.map((i) => i.reference);
   });
 }

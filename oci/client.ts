@@ -8,6 +8,7 @@ import { RegistryRepository } from './registry-repository.js';
 import { runLimited } from './run-limited.js';
 import { WbpfError } from '../host-bindings/errors.js';
 import type { Descriptor } from './manifest.js';
+import { OBJECT_REFERRERS } from './referrers.js';
 
 /** The local tag for a reference: normalized, with the digest when pinned. */
 export function localName(ref: Reference): string {
@@ -36,7 +37,7 @@ export async function pull(store: LayoutStore, reference: string, options: Trans
   const ref = parseReference(reference);
   const repo = repositoryFor(options.pool ?? new RegistryPool(), ref, ['pull']);
   const name = localName(ref);
-  const result = await copy(repo, store, referenceTarget(ref), { tag: name, ...(options.progress ? { progress: options.progress } : {}) });
+  const result = await copy(repo, store, referenceTarget(ref), { tag: name, referrers: OBJECT_REFERRERS, ...(options.progress ? { progress: options.progress } : {}) });
   return { ...result, name };
 }
 
@@ -49,7 +50,7 @@ export async function push(store: LayoutStore, source: string, destination?: str
   const dst = parseReference(destination ?? source);
   const desc = await store.resolve(localName(src));
   const repo = repositoryFor(options.pool ?? new RegistryPool(), dst, ['pull', 'push']);
-  const result = await copyGraph(store, repo, desc, { ...(dst.tag ? { tag: dst.tag } : {}), ...(options.progress ? { progress: options.progress } : {}) });
+  const result = await copyGraph(store, repo, desc, { referrers: OBJECT_REFERRERS, ...(dst.tag ? { tag: dst.tag } : {}), ...(options.progress ? { progress: options.progress } : {}) });
   return { ...result, name: `${repositoryName(dst)}${dst.tag ? `:${dst.tag}` : ''}@${desc.digest}` };
 }
 
@@ -62,6 +63,7 @@ export async function copyRemote(source: string, destination: string, options: T
   const from = repositoryFor(pool, src, ['pull']);
   const to = repositoryFor(pool, dst, ['pull', 'push'], sameRegistry ? [src.repository] : undefined);
   return copy(from, to, referenceTarget(src), {
+    referrers: OBJECT_REFERRERS,
     ...(dst.tag ? { tag: dst.tag } : {}),
     ...(sameRegistry ? { mountFrom: src.repository } : {}),
     ...(options.progress ? { progress: options.progress } : {}),
@@ -76,12 +78,13 @@ export async function copyRemote(source: string, destination: string, options: T
 export async function pullAllTags(store: LayoutStore, repository: string, options: AllTagsOptions = {}): Promise<Array<CopyResult & { name: string }>> {
   const repo = parseRepository(repository);
   const remote = repositoryFor(options.pool ?? new RegistryPool(), repo, ['pull']);
-  const tags = await remote.tags();
+  // Referrers fallback tags (sha256-<hex>) hold indexes of referrers, not images to pull.
+  const tags = (await remote.tags()).filter((t) => !/^sha256-[0-9a-f]{64}$/.test(t));
   if (tags.length === 0) throw new WbpfError(`pull ${repositoryName(repo)}: the registry lists no tags`);
   const results: Array<CopyResult & { name: string }> = [];
   try {
     await runLimited(tags, options.concurrency ?? ALL_TAGS_CONCURRENCY, async (tag) => {
-      const result = await copy(remote, store, tag, options.progress ? { progress: options.progress } : {});
+      const result = await copy(remote, store, tag, { referrers: OBJECT_REFERRERS, ...(options.progress ? { progress: options.progress } : {}) });
       results.push({ ...result, name: localName({ ...repo, tag }) });
     });
   } finally {
@@ -113,7 +116,7 @@ export async function pushAllTags(store: LayoutStore, sourceRepository: string, 
   const remote = repositoryFor(options.pool ?? new RegistryPool(), dst, ['pull', 'push']);
   const results: Array<CopyResult & { name: string }> = [];
   await runLimited(images, options.concurrency ?? ALL_TAGS_CONCURRENCY, async ({ tag, desc }) => {
-    const result = await copyGraph(store, remote, desc, { tag, ...(options.progress ? { progress: options.progress } : {}) });
+    const result = await copyGraph(store, remote, desc, { tag, referrers: OBJECT_REFERRERS, ...(options.progress ? { progress: options.progress } : {}) });
     results.push({ ...result, name: `${repositoryName(dst)}:${tag}@${desc.digest}` });
   });
   return results.sort((a, b) => a.name.localeCompare(b.name));

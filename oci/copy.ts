@@ -1,7 +1,9 @@
 // copy(): the one transfer function (oras-go Copy). Resolves a reference in the source, walks the
 // graph (index → manifests → config and layers), moves whatever the destination lacks, verifying
 // every byte, children before parents, and tags the root last. Pull, push, save and load are copy.
-import { parseManifest, childrenOf, type Descriptor } from './manifest.js';
+// On request the root's referrers of one artifactType come along (a cncf image's eBPF objects).
+import { parseManifest, childrenOf, type Descriptor, type ImageManifest } from './manifest.js';
+import { fetchReferrer, referrerDescriptor } from './referrers.js';
 import { isIndexType, isManifestType } from './media-types.js';
 import { ContentNeededAgain, fetchBytes, verified, type BlobWriter, type Target } from './target.js';
 import { Readable } from 'node:stream';
@@ -22,6 +24,12 @@ export interface CopyOptions {
   concurrency?: number;
   /** Source repository on the same registry, for cross-repo mounts. */
   mountFrom?: string;
+  /**
+   * Also copy the root's referrers of this artifactType (when the source can list them and
+   * `when` accepts the root manifest), each checked to name the root as its subject; the root is
+   * tagged after them, so a bad referrer leaves no tag.
+   */
+  referrers?: { artifactType: string; when?: (root: ImageManifest) => boolean };
 }
 
 export interface CopyResult {
@@ -98,9 +106,9 @@ export async function copyGraph(src: Target, dst: Target, root: Descriptor, opti
     progress.done?.(desc, 'copied');
   };
 
-  const copyNode = async (desc: Descriptor, tag?: string): Promise<void> => {
+  const copyNode = async (desc: Descriptor, tag?: string, known?: Buffer): Promise<void> => {
     if (!isManifestLike(desc)) return copyBlob(desc);
-    const bytes = await fetchBytes(src, desc);
+    const bytes = known ?? (await fetchBytes(src, desc));
     const parsed = parseManifest(bytes, desc.mediaType, `${src.name}: ${desc.digest}`);
     const children = childrenOf(parsed);
     await runLimited(children.filter((c) => !isManifestLike(c)), options.concurrency ?? 4, copyBlob);
@@ -113,6 +121,26 @@ export async function copyGraph(src: Target, dst: Target, root: Descriptor, opti
     result.copied++;
   };
 
-  await copyNode(root, options.tag);
+  const wanted = options.referrers;
+  if (!wanted || !src.listReferrers || !isManifestType(root.mediaType)) {
+    await copyNode(root, options.tag);
+    return result;
+  }
+  const rootBytes = await fetchBytes(src, root);
+  const parsed = parseManifest(rootBytes, root.mediaType, `${src.name}: ${root.digest}`);
+  if (parsed.kind !== 'manifest' || (wanted.when && !wanted.when(parsed.manifest))) {
+    await copyNode(root, options.tag, rootBytes);
+    return result;
+  }
+  await copyNode(root, undefined, rootBytes);
+  const referrers: Descriptor[] = [];
+  for (const listed of await src.listReferrers(root.digest, wanted.artifactType)) {
+    const { manifest, bytes } = await fetchReferrer(src, root, listed);
+    const desc: Descriptor = { mediaType: listed.mediaType, digest: listed.digest, size: listed.size };
+    await copyNode(desc, undefined, bytes);
+    referrers.push(referrerDescriptor(desc, manifest));
+  }
+  if (options.tag !== undefined) await dst.tag(root, options.tag);
+  for (const r of referrers) await dst.indexReferrer?.(root, r);
   return result;
 }

@@ -1,7 +1,8 @@
 // The public surface of the OCI layer, for index.ts and other layers.
 export { loadArchive, saveArchive } from './archive.js';
-export { buildBundle, CAPABILITIES_ANNOTATION, CAPABILITIES_CONFIG_KEY, type BuiltBundle, type BundleFile, type BundleFormat, type BundleInput } from './bundle.js';
-export { extractBundle, readBundle, type BundleView } from './bundle-reader.js';
+export { BPF_ARCH_ANNOTATION, hostArch, OCI_ARCHITECTURES, selectObjects } from './arch.js';
+export { buildBundle, CAPABILITIES_ANNOTATION, CAPABILITIES_CONFIG_KEY, type BuiltBundle, type BuiltManifest, type BundleFile, type BundleFormat, type BundleInput } from './bundle.js';
+export { extractBundle, objectsFor, readBundle, type BundleView } from './bundle-reader.js';
 export { copyRemote, localName, pull, pullAllTags, push, pushAllTags, repositoryFor, type AllTagsOptions, type TransferOptions } from './client.js';
 export { copy, copyGraph, type CopyOptions, type CopyProgress, type CopyResult } from './copy.js';
 export { eraseCredential, findCredential, storeCredential, type Credential } from './credentials.js';

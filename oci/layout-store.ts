@@ -2,6 +2,8 @@
 // org.opencontainers.image.ref.name on index.json entries, so skopeo's oci: transport and
 // oras --oci-layout read and write it. Blobs are written to a temp file, verified, fsynced and
 // renamed into place; index.json changes happen under a lock file, so concurrent pulls are safe.
+// A referrer (a manifest with `subject`) is an untagged index.json entry naming its subject in
+// SUBJECT_ANNOTATION: listed there it survives prune while its subject is tagged, and goes with it.
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -21,6 +23,8 @@ const TMP_DIR = 'wbpf-tmp';
 const WRITE_BUFFER_BYTES = 1024 * 1024;
 // Blobs are read in large pieces: fewer reads and stream hops per upload chunk.
 const READ_CHUNK_BYTES = 1024 * 1024;
+/** On an index.json entry: the digest of the manifest this referrer refers to. */
+export const SUBJECT_ANNOTATION = 'io.wbpf.referrer.subject';
 
 export interface StoredImage {
   reference: string;
@@ -232,14 +236,32 @@ export class LayoutStore implements Target {
     return removed;
   }
 
+  async listReferrers(digest: string, artifactType?: string): Promise<Descriptor[]> {
+    return (await this.readIndex()).manifests.filter((d) => d.annotations?.[SUBJECT_ANNOTATION] === digest && (!artifactType || d.artifactType === artifactType));
+  }
+
+  async indexReferrer(subject: Descriptor, referrer: Descriptor): Promise<void> {
+    if (!(await this.exists(referrer))) throw new WbpfError(`${this.name}: cannot list referrer ${referrer.digest}: not in the store`);
+    const entry: Descriptor = { mediaType: referrer.mediaType, digest: referrer.digest, size: referrer.size, annotations: { [SUBJECT_ANNOTATION]: subject.digest } };
+    if (referrer.artifactType) entry.artifactType = referrer.artifactType;
+    await this.updateIndex((index) => {
+      const listed = index.manifests.some((d) => d.digest === referrer.digest && d.annotations?.[SUBJECT_ANNOTATION] === subject.digest);
+      if (!listed) index.manifests.push(entry);
+    });
+  }
+
   async list(): Promise<StoredImage[]> {
     return (await this.readIndex()).manifests
       .filter((d) => d.annotations?.[ANNOTATION_REF_NAME])
       .map((d) => ({ reference: d.annotations![ANNOTATION_REF_NAME]!, descriptor: d }));
   }
 
-  /** Digests reachable from index.json (manifests, their children, nested indexes). */
-  private async reachable(): Promise<Set<string>> {
+  /**
+   * Digests reachable from index.json's tagged entries (manifests, their children, nested
+   * indexes), then from the referrers of what is reachable; referrer entries whose subject is not
+   * reachable are `orphans`.
+   */
+  private async reachable(index: ImageIndex): Promise<{ keep: Set<string>; orphans: Set<Descriptor> }> {
     const seen = new Set<string>();
     const walk = async (desc: Descriptor): Promise<void> => {
       if (seen.has(desc.digest)) return;
@@ -250,20 +272,36 @@ export class LayoutStore implements Target {
       for (const child of childrenOf(parsed)) await walk(child);
       if (parsed.kind === 'manifest' && parsed.manifest.subject) seen.add(parsed.manifest.subject.digest);
     };
-    for (const d of (await this.readIndex()).manifests) await walk(d);
-    return seen;
+    const referrers = new Set(index.manifests.filter((d) => d.annotations?.[SUBJECT_ANNOTATION] !== undefined));
+    for (const d of index.manifests) if (!referrers.has(d)) await walk(d);
+    for (let grew = true; grew; ) {
+      grew = false;
+      for (const d of referrers) {
+        if (!seen.has(d.annotations![SUBJECT_ANNOTATION]!)) continue;
+        referrers.delete(d);
+        await walk(d);
+        grew = true;
+      }
+    }
+    return { keep: seen, orphans: referrers };
   }
 
   /**
    * Deletes blobs nothing references. Blobs and temp files younger than `graceMs` are kept: they
-   * may belong to a pull still in progress whose manifest is not tagged yet.
+   * may belong to a pull still in progress whose manifest is not tagged yet. Referrers of
+   * untagged manifests leave index.json.
    */
   async prune(graceMs = 10 * 60_000): Promise<{ removed: string[]; freedBytes: number }> {
     const removed: string[] = [];
     let freedBytes = 0;
     const now = Date.now();
     await withFileLock(this.lockPath, async () => {
-      const keep = await this.reachable();
+      const index = await this.readIndex();
+      const { keep, orphans } = await this.reachable(index);
+      if (orphans.size > 0) {
+        index.manifests = index.manifests.filter((d) => !orphans.has(d));
+        await this.writeIndex(index);
+      }
       const blobs = path.join(this.root, 'blobs');
       for (const alg of await fs.readdir(blobs)) {
         const dir = path.join(blobs, alg);

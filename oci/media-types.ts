@@ -32,3 +32,8 @@ export function isManifestType(mediaType: string): boolean {
 export function isIndexType(mediaType: string): boolean {
   return mediaType === OCI_INDEX || mediaType === DOCKER_MANIFEST_LIST;
 }
+
+/** artifactType of the referrer manifest that carries a CNCF image's eBPF objects (oci.md §5.4). */
+export const WBPF_BPF_OBJECTS_ARTIFACT = 'application/vnd.wbpf.bpf.objects.v1';
+/** The empty config of artifacts that have none (oci.md A8): the two bytes `{}`. */
+export const OCI_EMPTY = 'application/vnd.oci.empty.v1+json';

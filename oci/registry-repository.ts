@@ -39,6 +39,8 @@ export class RegistryRepository implements Target {
   private readonly manifestCache = new Map<string, Buffer>();
   /** Blobs whose streamed upload failed: the retry goes in resumable chunks. */
   private readonly streamFailed = new Set<string>();
+  /** Manifests whose PUT answered OCI-Subject: the registry lists them as referrers itself. */
+  private readonly subjectIndexed = new Set<string>();
 
   constructor(
     readonly client: RegistryClient,
@@ -214,6 +216,7 @@ export class RegistryRepository implements Target {
     const res = await this.client.request({ method: 'PUT', url: this.path('manifests', tag ?? desc.digest), headers: { 'content-type': desc.mediaType }, body: bytes, scopes: this.scopes, what });
     if (res.status !== 201 && res.status !== 200 && res.status !== 202) throw await registryError(res, what);
     await drain(res);
+    if (header(res, 'oci-subject')) this.subjectIndexed.add(desc.digest);
     const echoed = header(res, 'docker-content-digest');
     if (echoed && isDigest(echoed) && parseDigest(echoed).algorithm === parseDigest(desc.digest).algorithm && echoed !== desc.digest) {
       throw new WbpfError(`${what}: registry stored digest ${echoed}, expected ${desc.digest}`);
@@ -513,11 +516,23 @@ export class RegistryRepository implements Target {
       if (e instanceof RegistryError && e.status === 404) return undefined;
       throw e;
     }
-    if (fetched.desc.digest === digest || !isIndexType(fetched.desc.mediaType)) {
+    // GitLab resolves the tag as the digest itself and answers the subject (oci.md A8): no referrers.
+    if (fetched.desc.digest === digest) return undefined;
+    if (!isIndexType(fetched.desc.mediaType)) {
       throw new WbpfError(`referrers fallback tag ${RegistryRepository.fallbackTag(digest)} of ${this.name} does not hold an image index`);
     }
     const parsed = parseManifest(fetched.bytes, fetched.desc.mediaType);
     return parsed.kind === 'index' ? parsed.index : undefined;
+  }
+
+  async listReferrers(digest: string, artifactType?: string): Promise<Descriptor[]> {
+    return (await this.referrers(digest, artifactType)).manifests;
+  }
+
+  /** After a referrer's PUT: nothing when the registry answered OCI-Subject, else the fallback tag. */
+  async indexReferrer(subject: Descriptor, referrer: Descriptor): Promise<void> {
+    if (this.subjectIndexed.has(referrer.digest)) return;
+    await this.addReferrer(subject.digest, referrer);
   }
 
   /** After pushing a manifest with `subject`, keeps the fallback index up to date if the registry did not. */

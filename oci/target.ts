@@ -23,6 +23,13 @@ export interface Target {
   openBlobWriter?(desc: Descriptor): Promise<BlobWriter>;
   /** Optional, for sources: sends a blob's bytes to a writer, resuming where the writer stands. */
   fetchInto?(desc: Descriptor, writer: BlobWriter): Promise<void>;
+  /** Optional: manifests whose subject is `digest` (oci.md A8), of one artifactType when given. */
+  listReferrers?(digest: string, artifactType?: string): Promise<Descriptor[]>;
+  /**
+   * Optional: records a stored manifest as a referrer of `subject` where the target does not do
+   * so itself (a registry without the referrers API, the local store's index.json).
+   */
+  indexReferrer?(subject: Descriptor, referrer: Descriptor): Promise<void>;
 }
 
 /**

@@ -8,7 +8,8 @@ import { embeddedBpfObjects } from './wasm-data.js';
 
 export interface BundleCapabilities {
   version: 1;
-  objects: Array<{ source: string } & ObjectDescription>;
+  /** `arch` is set for an object built for one architecture (OCI name); absent = arch-neutral. */
+  objects: Array<{ source: string; arch?: string } & ObjectDescription>;
   programTypes: string[];
   attachPoints: string[];
   mapTypes: string[];
@@ -18,14 +19,18 @@ export interface BundleCapabilities {
  * Describes the objects given as layers (`name` → bytes) and those embedded in the guest.
  * Fails naming the object that could not be parsed.
  */
-export function computeCapabilities(guest: Uint8Array | undefined, layers: { name: string; bytes: Uint8Array }[]): BundleCapabilities {
+export function computeCapabilities(guest: Uint8Array | undefined, layers: { name: string; bytes: Uint8Array; arch?: string }[]): BundleCapabilities {
   const embedded = guest ? embeddedBpfObjects(guest) : [];
-  const sources = [...layers.map((l) => ({ source: `layer:${l.name}`, bytes: l.bytes })), ...embedded.map((bytes, i) => ({ source: `embedded:${i}`, bytes }))];
+  const sources: { source: string; bytes: Uint8Array; arch?: string }[] = [
+    ...layers.map((l) => ({ source: `layer:${l.name}`, bytes: l.bytes, ...(l.arch ? { arch: l.arch } : {}) })),
+    ...embedded.map((bytes, i) => ({ source: `embedded:${i}`, bytes })),
+  ];
   const objects = sources.map((s) => {
+    const where = s.arch ? `${s.source} (${s.arch})` : s.source;
     try {
-      return { source: s.source, ...describeObject(s.bytes, s.source) };
+      return { source: s.source, ...(s.arch ? { arch: s.arch } : {}), ...describeObject(s.bytes, where) };
     } catch (e) {
-      throw new WbpfError(`describe eBPF object ${s.source}: ${(e as Error).message}`, { cause: e });
+      throw new WbpfError(`describe eBPF object ${where}: ${(e as Error).message}`, { cause: e });
     }
   });
   const uniq = (xs: (string | null)[]): string[] => [...new Set(xs.filter((x): x is string => !!x))].sort();

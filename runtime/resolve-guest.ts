@@ -1,11 +1,14 @@
 // `wbpf run <ref>`: turns an image reference into a local guest file and the bundle's declared
 // capabilities, pulling the image when the store does not have it. The guest file is the
-// verified blob inside the store, so nothing is extracted.
+// verified blob inside the store, so nothing is extracted; so are the eBPF objects for this
+// host's architecture (from the bundle's layers or a cncf image's referrer).
 import { createReadStream, promises as fs } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
 import { WbpfError } from '../host-bindings/errors.js';
+import { hostArch, selectObjects } from '../oci/arch.js';
 import { readBundle } from '../oci/bundle-reader.js';
+import type { Descriptor } from '../oci/manifest.js';
 import { localName, pull } from '../oci/client.js';
 import type { CopyProgress } from '../oci/copy.js';
 import { VerifyingStream } from '../oci/digest.js';
@@ -29,6 +32,16 @@ export interface ResolvedGuest {
   digest: string;
   /** The guest layer's title, a friendlier argv[0] than the blob path. */
   title?: string;
+  /** The eBPF objects for this host's architecture: title and verified blob in the store. */
+  objects: Array<{ title: string; path: string }>;
+}
+
+async function verifyStored(file: string, desc: Descriptor, what: string, name: string): Promise<void> {
+  try {
+    await pipeline(createReadStream(file), new VerifyingStream(desc, `${name}: ${what}`), new Writable({ write: (_c, _e, cb) => cb() }));
+  } catch (e) {
+    throw new WbpfError(`run ${name}: the stored ${what} failed verification (run "wbpf rmi ${name}" and pull again): ${(e as Error).message}`);
+  }
 }
 
 /** Returns null when `arg` is a file or not a reference; throws when a reference cannot be resolved. */
@@ -52,12 +65,11 @@ export async function resolveGuest(arg: string, opts: ResolveGuestOptions = {}):
   }
   const view = await readBundle(store, desc);
   const wasmPath = store.blobPath(view.wasm.digest);
-  try {
-    await pipeline(createReadStream(wasmPath), new VerifyingStream(view.wasm, `${name}: guest layer`), new Writable({ write: (_c, _e, cb) => cb() }));
-  } catch (e) {
-    throw new WbpfError(`run ${name}: the stored guest failed verification (run "wbpf rmi ${name}" and pull again): ${(e as Error).message}`);
-  }
-  const resolved: ResolvedGuest = { wasmPath, reference: name, digest: view.descriptor.digest };
+  const selected = selectObjects(view.objects, hostArch(), `run ${name}`);
+  const objects = selected.map((o) => ({ title: o.annotations?.['org.opencontainers.image.title'] ?? o.digest.replace(':', '-'), path: store.blobPath(o.digest) }));
+  await verifyStored(wasmPath, view.wasm, 'guest', name);
+  await Promise.all(selected.map((o, i) => verifyStored(objects[i]!.path, o, `eBPF object ${objects[i]!.title}`, name)));
+  const resolved: ResolvedGuest = { wasmPath, reference: name, digest: view.descriptor.digest, objects };
   if (view.capabilities !== undefined) resolved.capabilities = view.capabilities;
   const title = view.wasm.annotations?.['org.opencontainers.image.title'];
   if (title) resolved.title = title;

@@ -1,6 +1,7 @@
 // A reverse proxy in front of a plain registry that adds what distribution 2.8 lacks (oci.md B7):
 // blob redirects to another origin, 429 with Retry-After, a GHCR-like 4 MiB PATCH cap, a
-// referrers endpoint, a connection cut mid-blob, and a blob whose bytes do not match its digest.
+// referrers endpoint (and the OCI-Subject answer of a registry that indexes referrers itself), a
+// connection cut mid-blob, and a blob whose bytes do not match its digest.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type net from 'node:net';
 import { Readable } from 'node:stream';
@@ -14,6 +15,8 @@ export interface Faults {
   patchCap?: number;
   /** GET /v2/<name>/referrers/<digest> answers this image index. */
   referrers?: Record<string, unknown>;
+  /** Manifest PUTs whose body has a subject are answered with OCI-Subject, as a registry with the referrers API does. */
+  ociSubject?: boolean;
   /** The next N blob GETs send this many body bytes, then cut the connection. */
   cutBlob?: { count: number; after: number };
   /** Blob GETs of this digest get one byte flipped. */
@@ -35,9 +38,16 @@ export interface FaultProxy {
   stop(): Promise<void>;
 }
 
-function forward(upstreamPort: number, req: IncomingMessage, res: ServerResponse, mutate?: (chunk: Buffer, offset: number) => Buffer | 'cut', body: Readable = req): void {
+function forward(
+  upstreamPort: number,
+  req: IncomingMessage,
+  res: ServerResponse,
+  mutate?: (chunk: Buffer, offset: number) => Buffer | 'cut',
+  body: Readable = req,
+  extraHeaders: Record<string, string> = {},
+): void {
   const up = http.request({ host: '127.0.0.1', port: upstreamPort, method: req.method, path: req.url, headers: req.headers }, (upRes) => {
-    res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+    res.writeHead(upRes.statusCode ?? 502, { ...upRes.headers, ...extraHeaders });
     let offset = 0;
     upRes.on('data', (chunk: Buffer) => {
       const out = mutate ? mutate(chunk, offset) : chunk;
@@ -133,6 +143,21 @@ export async function startFaultProxy(upstreamPort: number): Promise<FaultProxy>
           if (rest.length > pageSize) headers.link = `</v2/${tags[1]}/tags/list?n=${pageSize}&last=${page[page.length - 1]}>; rel="next"`;
           res.writeHead(200, headers).end(JSON.stringify({ name: tags[1], tags: page }));
         });
+      });
+      return;
+    }
+    if (f.ociSubject && req.method === 'PUT' && /^\/v2\/.+\/manifests\//.test(url)) {
+      const held: Buffer[] = [];
+      req.on('data', (c: Buffer) => held.push(c));
+      req.on('end', () => {
+        const body = Buffer.concat(held);
+        let subject: string | undefined;
+        try {
+          subject = (JSON.parse(body.toString()) as { subject?: { digest?: string } }).subject?.digest;
+        } catch {
+          // not JSON: the registry will say so
+        }
+        forward(upstreamPort, req, res, undefined, Readable.from([body]), subject ? { 'oci-subject': subject } : {});
       });
       return;
     }

@@ -1,9 +1,11 @@
 // wbpf build: make a bundle from a guest and eBPF objects (or a directory with wbpf.json /
-// wbpf.yaml), describe what the objects do, store it in the local store and tag it.
+// wbpf.yaml), describe what the objects do, store it in the local store and tag it. An object
+// given as PATH@ARCH is for that architecture only (oci.md §5.3).
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { FormatError } from '../../../host-bindings/errors.js';
+import { FormatError, WbpfError } from '../../../host-bindings/errors.js';
+import { validateArch } from '../../../oci/arch.js';
 import type { BundleFile, BundleFormat } from '../../../oci/bundle.js';
 import type { BundleCapabilities } from '../../bundle-capabilities.js';
 import { UsageError, type CliCommand } from '../command.js';
@@ -59,9 +61,16 @@ export async function readBundleSpec(dir: string): Promise<{ spec: BundleSpec; f
     if (typeof spec.guest !== 'string') throw new FormatError(`${file}: "guest" (path of the .wasm) is required`);
     if (spec.objects !== undefined && !Array.isArray(spec.objects)) throw new FormatError(`${file}: "objects" must be a list`);
     for (const [i, o] of ((spec.objects as unknown[]) ?? []).entries()) {
-      if (typeof o !== 'string' && (typeof o !== 'object' || o === null || typeof (o as { path?: unknown }).path !== 'string')) {
-        throw new FormatError(`${file}: objects[${i}] must be a path or {path, title?, arch?}`);
+      if (typeof o === 'string') {
+        parseObjectArg(o, `${file}: objects[${i}]`);
+        continue;
       }
+      if (typeof o !== 'object' || o === null || typeof (o as { path?: unknown }).path !== 'string') {
+        throw new FormatError(`${file}: objects[${i}] must be a path, PATH@ARCH or {path, title?, arch?}`);
+      }
+      const { title, arch } = o as { title?: unknown; arch?: unknown };
+      if (title !== undefined && typeof title !== 'string') throw new FormatError(`${file}: objects[${i}].title must be a string`);
+      if (arch !== undefined) validateArch(arch, `${file}: objects[${i}].arch`);
     }
     if (spec.format !== undefined && !FORMATS.includes(spec.format as BundleFormat)) throw new FormatError(`${file}: format must be one of ${FORMATS.join(', ')}`);
     if (spec.os !== undefined && spec.os !== 'wasip1' && spec.os !== 'wasip2') throw new FormatError(`${file}: os must be wasip1 or wasip2`);
@@ -73,6 +82,13 @@ export async function readBundleSpec(dir: string): Promise<{ spec: BundleSpec; f
   throw new UsageError(`${dir} has no ${SPEC_FILES.join(' or ')}`);
 }
 
+/** `PATH@ARCH` → a per-arch object; a suffix after the last @ holding . or / is part of the path. */
+export function parseObjectArg(arg: string, where: string): BundleFile {
+  const at = arg.lastIndexOf('@');
+  if (at <= 0 || !/^[A-Za-z0-9_-]+$/.test(arg.slice(at + 1))) return { path: arg };
+  return { path: arg.slice(0, at), arch: validateArch(arg.slice(at + 1), where) };
+}
+
 function defaultReference(name: string, version?: string): string {
   const clean = name.toLowerCase().replace(/\.wasm$/, '').replace(/[^a-z0-9._-]+/g, '-').replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, '') || 'bundle';
   return `localhost/${clean}:${version && /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/.test(version) ? version : 'latest'}`;
@@ -82,13 +98,17 @@ export const buildCommand: CliCommand = {
   name: 'build',
   summary: 'Build a bundle (guest + eBPF objects) into the local store',
   usage: `wbpf build [options] DIR
-wbpf build [options] GUEST.wasm [OBJECT.bpf.o...]
+wbpf build [options] GUEST.wasm [OBJECT.bpf.o[@ARCH]...]
 
-DIR holds a wbpf.json or wbpf.yaml: {name, version, guest, objects: [path | {path, arch}],
-os, format, annotations, description, source, revision, licenses}.
+An object written OBJECT.bpf.o@ARCH (amd64, arm64, arm, 386, ppc64le, s390x, riscv64, ...) is
+for that architecture only; give one per architecture under the same file name (x86/p.bpf.o@amd64
+arm/p.bpf.o@arm64) and run picks the host's, else an object without @ARCH.
+DIR holds a wbpf.json or wbpf.yaml: {name, version, guest, objects: [path | path@arch |
+{path, title, arch}], os, format, annotations, description, source, revision, licenses}.
 
   -t, --tag REF            reference to tag the bundle with (default localhost/<name>:<version>)
-  --format wbpf|ecli|cncf  canonical bundle (default) or a single-layer compat image
+  --format wbpf|ecli|cncf  canonical bundle (default) or a single-layer compat image; cncf puts
+                           the .bpf.o files in a referrer manifest (subject = the image)
   --os wasip1|wasip2       Wasm platform recorded in the config (default wasip1)
   --annotation KEY=VALUE   manifest annotation (repeatable)
   --created TIME           RFC 3339 creation time (fix it for reproducible digests)
@@ -135,10 +155,13 @@ os, format, annotations, description, source, revision, licenses}.
         if (positionals.length > 1) throw new UsageError('build DIR takes no other files (list them in the spec file)');
         spec = (await readBundleSpec(first)).spec;
         guest = { path: path.resolve(first, spec.guest) };
-        objects = (spec.objects ?? []).map((o) => (typeof o === 'string' ? { path: path.resolve(first, o) } : { ...o, path: path.resolve(first, o.path) }));
+        objects = (spec.objects ?? []).map((o) => {
+          const file = typeof o === 'string' ? parseObjectArg(o, 'objects') : { ...o };
+          return { ...file, path: path.resolve(first, file.path) };
+        });
       } else {
         guest = { path: first };
-        objects = positionals.slice(1).map((p) => ({ path: p }));
+        objects = positionals.slice(1).map((p) => parseObjectArg(p, `object ${p}`));
       }
       for (const [field, key] of Object.entries(ANNOTATION_FIELDS)) {
         const v = spec?.[field as keyof BundleSpec];
@@ -147,7 +170,15 @@ os, format, annotations, description, source, revision, licenses}.
       const guestBytes = await fs.readFile(guest.path).catch((e: Error) => {
         throw new UsageError(`guest ${guest.path}: ${e.message}`);
       });
-      const layers = await Promise.all(objects.map(async (o) => ({ name: o.title ?? path.basename(o.path), bytes: await fs.readFile(o.path) })));
+      const layers = await Promise.all(
+        objects.map(async (o) => ({
+          name: o.title ?? path.basename(o.path),
+          bytes: await fs.readFile(o.path).catch((e: Error) => {
+            throw new WbpfError(`eBPF object ${o.path}: ${e.message}`);
+          }),
+          ...(o.arch ? { arch: o.arch } : {}),
+        })),
+      );
       const capabilities: BundleCapabilities = computeCapabilities(guestBytes, layers);
       const reference = localName(parseReference(values.tag ?? spec?.tag ?? defaultReference(spec?.name ?? path.basename(guest.path), spec?.version)));
       const store = await openLocalStore();
@@ -161,10 +192,14 @@ os, format, annotations, description, source, revision, licenses}.
         ...(values.created ? { created: values.created } : {}),
       });
       await store.tag(built.descriptor, reference);
-      if (values.json) writeJson(io, { reference, digest: built.descriptor.digest, manifest: built.manifest, capabilities });
+      const referrer = built.referrer ? { digest: built.referrer.descriptor.digest, manifest: built.referrer.manifest } : undefined;
+      if (values.json) writeJson(io, { reference, digest: built.descriptor.digest, manifest: built.manifest, ...(referrer ? { referrer } : {}), capabilities });
       else {
         io.stdout.write(`${reference}: ${built.descriptor.digest}\n`);
+        if (referrer) io.stdout.write(`  eBPF objects in referrer ${referrer.digest}\n`);
         const summary = [`programs: ${capabilities.programTypes.join(', ') || 'none'}`, `attach: ${capabilities.attachPoints.join(', ') || 'none'}`, `maps: ${capabilities.mapTypes.join(', ') || 'none'}`];
+        const arches = [...new Set(capabilities.objects.map((o) => o.arch ?? 'any'))];
+        if (arches.some((a) => a !== 'any')) summary.push(`arch: ${arches.join(', ')}`);
         io.stdout.write(`  ${summary.join('; ')}\n`);
       }
       return 0;

@@ -6,6 +6,8 @@ import type { BundleView } from '../../../oci/bundle-reader.js';
 import type { LayoutStore } from '../../../oci/layout-store.js';
 import type { Target } from '../../../oci/target.js';
 import type { BundleCapabilities } from '../../bundle-capabilities.js';
+import { BPF_ARCH_ANNOTATION } from '../../../oci/arch.js';
+import type { Descriptor } from '../../../oci/manifest.js';
 import { ANNOTATION_TITLE } from '../../../oci/media-types.js';
 import { UsageError, type CliCommand, type CliIo } from '../command.js';
 import { helpRequested, humanSize, parsed, REGISTRY_FLAGS, REGISTRY_USAGE, registryOptions, reportErrors, writeJson } from '../oci-cli.js';
@@ -16,10 +18,11 @@ function isCapabilities(v: unknown): v is BundleCapabilities {
 
 function printCapabilities(io: CliIo, caps: BundleCapabilities): void {
   io.stdout.write('Programs:\n');
-  for (const o of caps.objects) for (const p of o.programs) io.stdout.write(`  ${p.name}  ${p.type}  ${p.attach ?? p.section}  (${o.source})\n`);
+  const from = (o: BundleCapabilities['objects'][number]) => (o.arch ? `${o.source}, ${o.arch}` : o.source);
+  for (const o of caps.objects) for (const p of o.programs) io.stdout.write(`  ${p.name}  ${p.type}  ${p.attach ?? p.section}  (${from(o)})\n`);
   if (!caps.objects.some((o) => o.programs.length)) io.stdout.write('  none\n');
   io.stdout.write('Maps:\n');
-  for (const o of caps.objects) for (const m of o.maps) io.stdout.write(`  ${m.name}  ${m.type}  key ${m.keySize} value ${m.valueSize} max ${m.maxEntries}  (${o.source})\n`);
+  for (const o of caps.objects) for (const m of o.maps) io.stdout.write(`  ${m.name}  ${m.type}  key ${m.keySize} value ${m.valueSize} max ${m.maxEntries}  (${from(o)})\n`);
   if (!caps.objects.some((o) => o.maps.length)) io.stdout.write('  none\n');
 }
 
@@ -46,7 +49,16 @@ function printBundle(io: CliIo, name: string, view: BundleView): void {
   io.stdout.write(`Config: ${m.config.mediaType} ${m.config.digest}\n`);
   for (const [k, v] of Object.entries(m.annotations ?? {})) if (!k.startsWith('io.wbpf.')) io.stdout.write(`Annotation: ${k}=${v}\n`);
   io.stdout.write('Layers:\n');
-  m.layers.forEach((l, i) => io.stdout.write(`  ${i}  ${l.annotations?.[ANNOTATION_TITLE] ?? '(untitled)'}  ${l.mediaType}  ${humanSize(l.size)}  ${l.digest}\n`));
+  m.layers.forEach((l, i) => io.stdout.write(layerLine(i, l)));
+  if (view.referrer) {
+    io.stdout.write(`eBPF objects (referrer ${view.referrer.digest}):\n`);
+    view.objects.forEach((l, i) => io.stdout.write(layerLine(i, l)));
+  }
+}
+
+function layerLine(i: number, l: Descriptor): string {
+  const arch = l.annotations?.[BPF_ARCH_ANNOTATION];
+  return `  ${i}  ${l.annotations?.[ANNOTATION_TITLE] ?? '(untitled)'}${arch ? ` [${arch}]` : ''}  ${l.mediaType}  ${humanSize(l.size)}  ${l.digest}\n`;
 }
 
 export const inspectCommand: CliCommand = {
@@ -85,7 +97,7 @@ ${REGISTRY_USAGE}`,
       }
       const view = await readBundle(target, desc);
       const capabilities = isCapabilities(view.capabilities) ? view.capabilities : undefined;
-      if (values.json) writeJson(io, { reference: name, source: target.name, descriptor: view.descriptor, kind: view.kind, manifest: view.manifest, config: view.config ?? null, capabilities: view.capabilities ?? null });
+      if (values.json) writeJson(io, { reference: name, source: target.name, descriptor: view.descriptor, kind: view.kind, manifest: view.manifest, referrer: view.referrer ?? null, objects: view.objects, config: view.config ?? null, capabilities: view.capabilities ?? null });
       else {
         printBundle(io, name, view);
         if (capabilities) printCapabilities(io, capabilities);

@@ -1,7 +1,9 @@
 // `wbpf run`: run a Wasm guest (WASI preview1 command module) with the wasm-bpf host ABI, from a
 // file or from a bundle reference (pulled when missing, its declared capabilities enforced).
 
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, promises as fs, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { WbpfError } from '../../../host-bindings/errors.js';
 import { BACKEND_CHOICES, type BackendChoice } from '../../backends.js';
 import { parseAllow } from '../../allow.js';
@@ -10,13 +12,18 @@ import { runGuest, type RunOptions } from '../../runner.js';
 import { type CliCommand, type CliIo, UsageError } from '../command.js';
 import { progressFor, registryOptions } from '../oci-cli.js';
 
+/** Where the guest finds the bundle's .bpf.o files. */
+const OBJECTS_DIR = '/bpf';
+
 const usage = `usage: wbpf run [options] <guest.wasm | reference> [--] [args...]
 
 Runs a WASI preview1 command module in a worker thread, with argv = [<guest.wasm>, ...args],
 inherited stdio and the wasm-bpf host ABI. Everything after <guest.wasm> goes to the guest.
 
 A reference (localhost:5000/tools/bootstrap:1) runs a bundle: it is pulled into the local store
-when missing, its digests are verified, and argv[0] is the guest layer's title. The bundle
+when missing, its digests are verified, and argv[0] is the guest layer's title. The bundle's
+eBPF objects for this host's architecture are readable by the guest as ${OBJECTS_DIR}/<title>
+(copies: the guest cannot change the store). The bundle
 declares what its eBPF objects do (program types, attach points, map types; see wbpf inspect);
 loading or attaching anything else fails with EPERM unless --allow permits it. A .wasm file
 declares nothing and is not checked.
@@ -170,20 +177,46 @@ export const runCommand: CliCommand = {
       return 0;
     }
     const { allow, registry, ...options } = parsed;
+    let objectsDir: string | undefined;
     try {
-      if (!existsSync(options.wasm)) Object.assign(options, await fromReference(options.wasm, allow ?? [], registry ?? {}, io));
-      else if (allow) io.stderr.write(`wbpf run: note: --allow has no effect on a .wasm file (it declares nothing, so nothing is checked)\n`);
+      if (!existsSync(options.wasm)) {
+        const { objects, ...fromRef } = await fromReference(options.wasm, allow ?? [], registry ?? {}, io);
+        Object.assign(options, fromRef);
+        if (objects?.length && !options.dirs?.some((d) => (d.guest ?? d.host) === OBJECTS_DIR)) {
+          objectsDir = await objectsForGuest(objects);
+          options.dirs = [...(options.dirs ?? []), { host: objectsDir, guest: OBJECTS_DIR }];
+        }
+      } else if (allow) io.stderr.write(`wbpf run: note: --allow has no effect on a .wasm file (it declares nothing, so nothing is checked)\n`);
       return (await runGuest(options)).exitCode;
     } catch (error) {
       if (!(error instanceof WbpfError)) throw error;
       io.stderr.write(`wbpf run: ${error.message}\n`);
       return 1;
+    } finally {
+      if (objectsDir) await fs.rm(objectsDir, { recursive: true, force: true });
     }
   },
 };
 
-/** For a bundle reference: the stored guest, its argv[0] and the capability policy; nothing for other arguments. */
-async function fromReference(arg: string, allow: string[], registryFlags: NonNullable<RunArgs['registry']>, io: CliIo): Promise<Partial<RunOptions>> {
+/** A private directory holding copies of the objects, named by title. */
+async function objectsForGuest(objects: Array<{ title: string; path: string }>): Promise<string> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'wbpf-objects-'));
+  try {
+    for (const o of objects) await fs.copyFile(o.path, path.join(dir, o.title));
+  } catch (e) {
+    await fs.rm(dir, { recursive: true, force: true });
+    throw new WbpfError(`give the guest its eBPF objects: ${(e as Error).message}`, { cause: e });
+  }
+  return dir;
+}
+
+/** For a bundle reference: the stored guest, its argv[0], the capability policy and its objects; nothing for other arguments. */
+async function fromReference(
+  arg: string,
+  allow: string[],
+  registryFlags: NonNullable<RunArgs['registry']>,
+  io: CliIo,
+): Promise<Partial<RunOptions> & { objects?: Array<{ title: string; path: string }> }> {
   // Loaded only here: a plain .wasm run should not pay for the OCI modules.
   const { resolveGuest } = await import('../../resolve-guest.js');
   const { readDeclaration } = await import('../../capabilities.js');
@@ -193,5 +226,5 @@ async function fromReference(arg: string, allow: string[], registryFlags: NonNul
   if (!resolved) return {};
   const source = resolved.reference;
   const declared = resolved.capabilities === undefined || allow.includes('all') ? null : readDeclaration(resolved.capabilities, source);
-  return { wasm: resolved.wasmPath, argv0: resolved.title ?? source, name: source, capabilities: { source, declared, allow } };
+  return { wasm: resolved.wasmPath, argv0: resolved.title ?? source, name: source, capabilities: { source, declared, allow }, objects: resolved.objects };
 }
