@@ -413,3 +413,28 @@ export function nameOf(table: Record<string, number>, value: number): string {
 
 /** BTF INT encoding bits (linux/btf.h BTF_INT_SIGNED/CHAR/BOOL). */
 export const BTF_INT_ENCODING = { SIGNED: 1, CHAR: 2, BOOL: 4 } as const;
+
+/** enum bpf_func_id values that BPF_FUNC above lacks (tracing and cgroup helpers of the VM). */
+export const BPF_FUNC_MORE = {
+  override_return: 58,
+  get_func_arg: 183,
+  get_func_ret: 184,
+  get_func_arg_cnt: 185,
+  get_retval: 186,
+  set_retval: 187,
+} as const;
+
+/** Flags of bpf_get_stackid / bpf_get_stack (linux/bpf.h). */
+export const BPF_F_STACK = {
+  SKIP_FIELD_MASK: 0xff,
+  USER_STACK: 1 << 8,
+  FAST_STACK_CMP: 1 << 9,
+  REUSE_STACKID: 1 << 10,
+  USER_BUILD_ID: 1 << 11,
+} as const;
+
+/** struct bpf_stack_build_id: status (BPF_STACK_BUILD_ID_*), 20-byte build id, then offset or ip. */
+export const BPF_STACK_BUILD_ID = { EMPTY: 0, VALID: 1, IP: 2, SIZE: 32, IP_OFFSET: 24 } as const;
+
+/** The kernel's sysctl_perf_event_max_stack default (PERF_MAX_STACK_DEPTH). */
+export const PERF_MAX_STACK_DEPTH = 127;

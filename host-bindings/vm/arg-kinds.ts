@@ -22,7 +22,8 @@ export type ArgKind =
   | 'ARG_CONST_ALLOC_SIZE_OR_ZERO'
   | 'ARG_PTR_TO_RINGBUF_MEM'
   | 'ARG_PTR_TO_FUNC'
-  | 'ARG_PTR_TO_STACK_OR_NULL';
+  | 'ARG_PTR_TO_STACK_OR_NULL'
+  | 'ARG_PTR_TO_CONST_STR';
 
 export type RetKind = 'RET_INTEGER' | 'RET_VOID' | 'RET_PTR_TO_MAP_VALUE_OR_NULL' | 'RET_PTR_TO_RINGBUF_MEM_OR_NULL';
 
@@ -61,6 +62,8 @@ export function argProblem(arg: ArgKind, kind: number, aux: number): string | un
         ? undefined
         : `${is}, not a pointer to memory or NULL`;
     case 'ARG_CONST_SIZE':
+      if (kind === K_SCALAR && aux === 0) return 'is 0: a zero-sized access (the kernel allows 0 only for ARG_CONST_SIZE_OR_ZERO)';
+      return kind === K_SCALAR ? undefined : `${is}, not a scalar size`;
     case 'ARG_CONST_SIZE_OR_ZERO':
     case 'ARG_CONST_ALLOC_SIZE_OR_ZERO':
       return kind === K_SCALAR ? undefined : `${is}, not a scalar size`;
@@ -68,6 +71,10 @@ export function argProblem(arg: ArgKind, kind: number, aux: number): string | un
       return kind === K_RINGBUF_RECORD ? undefined : `${is}, not a reserved ring buffer record`;
     case 'ARG_PTR_TO_FUNC':
       return kind === K_FUNC ? undefined : `${is}, not a function reference`;
+    case 'ARG_PTR_TO_CONST_STR':
+      // Whether a map value is in a read-only map, and NUL-terminated, needs its address
+      // (const-args.ts checks the relocated ones); other kinds never are.
+      return kind === K_MAP_VALUE ? undefined : `${is}, not a constant string in a read-only map`;
     case 'ARG_PTR_TO_STACK_OR_NULL':
       return kind === K_STACK || (kind === K_SCALAR && (aux === 0 || Number.isNaN(aux)))
         ? undefined

@@ -14,6 +14,7 @@ import { BPF_MAP_TYPE, BPF_PROG_TYPE, ERRNO, nameOf } from '../uapi.js';
 import { packetKind } from './contexts.js';
 import { QueueMap, RefMap, type VmMap, type VmMapSpec } from './maps.js';
 import { PerfEventArrayMap, RingBufMap } from './ring-buffers.js';
+import type { TriggerEvent } from './event.js';
 import { EventSources, type PendingCapture } from './sources.js';
 import { Vm, type MapReferenceFix, type VmOptions, type VmProgram } from './vm.js';
 
@@ -161,9 +162,12 @@ export class VmObject implements LoadedObject {
     return p;
   }
 
-  /** Runs a program from the host (a plug-in hook): packet bytes for packet programs, else the context. */
-  trigger(programName: string, input?: Uint8Array): number {
-    return this.vm.trigger(this.program(programName), input);
+  /**
+   * Runs a program from the host (a plug-in hook): packet bytes for packet programs, else the
+   * context; `event` carries the stacks and traced-function arguments the helpers read.
+   */
+  trigger(programName: string, input?: Uint8Array, event?: TriggerEvent): number {
+    return this.vm.trigger(this.program(programName), input, event);
   }
 
   attach(programName: string, target?: string): Attachment {

@@ -4,7 +4,8 @@
 // function ends in exit or ja and can reach an exit, constant stack accesses stay inside the
 // 512-byte frame, bpf-to-bpf calls form no recursion and nest at most 8 deep, and every helper
 // is known and allowed. Then kind-check.ts follows register kinds through each function and
-// rejects reading uninitialised registers and helper arguments of a wrong kind. What these
+// rejects reading uninitialised registers and helper arguments of a wrong kind, or of a value
+// the kernel refuses (const-args.ts: format strings, snprintf's data length). What these
 // checks cannot prove (pointer bounds, null checks, termination) is enforced at run time.
 // Errors name the instruction: "pc 12 (ldxw %r1, [%r10-520]): ...".
 
@@ -18,6 +19,7 @@ import { MAX_FRAMES, STACK_FRAME } from './memory.js';
 import type { HelperSignature } from './arg-kinds.js';
 import { helperName, helperSignature } from './helpers.js';
 import { checkRegisterKinds } from './kind-check.js';
+import { constArgProblem, type ConstStringAt } from './const-args.js';
 
 export interface CheckOptions {
   /** Returns why helper `id` may not be called here, or undefined when it may. */
@@ -29,6 +31,8 @@ export interface CheckOptions {
   maxInsns?: number;
   /** Argument and return kinds of helper `id`; the VM's helper table (helpers.ts) by default. */
   helperSignature?(id: number): HelperSignature | undefined;
+  /** Constant strings in read-only maps, for helpers that need one (const-args.ts); unchecked without. */
+  constString?: ConstStringAt;
 }
 
 export interface FunctionInfo {
@@ -112,6 +116,7 @@ export function checkProgram(p: Program, options: CheckOptions): CheckedProgram 
   checkRegisterKinds({
     program: p, functions, isJumpTarget, fail, helperName,
     signature: options.helperSignature ?? helperSignature,
+    callProblem: (id, s) => constArgProblem(id, s, options.constString),
   });
   return { program: p, functions, functionOf, isJumpTarget, helpers };
 }

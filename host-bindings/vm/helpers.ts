@@ -1,12 +1,16 @@
 // The helpers the VM implements (vm.md §7.1), with kernel semantics, and which program types may
-// call each. A helper reads r1..r5 from the register file, checks every pointer argument
+// call each. Stack helpers are in stacks.ts, the event state the tracing and cgroup helpers read
+// and write in event.ts. A helper reads r1..r5 from the register file, checks every pointer argument
 // against VM memory (a bad one stops the run with an error naming the helper and argument) and
 // leaves r0 there.
 
-import { BPF_FUNC, BPF_MAP_TYPE, BPF_PROG_TYPE, ERRNO, nameOf } from '../uapi.js';
+import { BPF_FUNC, BPF_FUNC_MORE, BPF_MAP_TYPE, BPF_PROG_TYPE, ERRNO, nameOf } from '../uapi.js';
 import { WbpfError } from '../errors.js';
 import { FUNC_REF_HI, HELPER_CONTINUE, HELPER_STOP } from './engine.js';
-import { ArrayMap, HashMap, MAP_REF_HI, QueueMap, RefMap, type VmMap } from './maps.js';
+import type { EventState } from './event.js';
+import { ArrayMap, HashMap, MAP_REF_HI, QueueMap, RefMap, StackTraceMap, type VmMap } from './maps.js';
+import { formatProblem } from './printf-format.js';
+import { getStack, getStackId } from './stacks.js';
 import { REGS_ADDR, TAG_READ, TAG_WRITE, type VmMemory } from './memory.js';
 import { PerfEventArrayMap, RingBufMap } from './ring-buffers.js';
 import { out, setNumber } from './int64.js';
@@ -25,6 +29,8 @@ export interface HelperHost {
   log(line: string): void;
   /** Packet of the running networking program, or undefined. */
   packet?: PacketState;
+  /** The event the run handles (stacks, traced function arguments) and what the program set. */
+  readonly event?: EventState;
 }
 
 /** The running program's packet: the buffer bounds and where data starts and ends now. */
@@ -39,7 +45,7 @@ export interface PacketState {
 
 export class HelperError extends WbpfError {}
 
-type Group = 'any' | 'tracing' | 'xdp' | 'skb' | 'tc' | 'net';
+type Group = 'any' | 'tracing' | 'kprobe' | 'trampoline' | 'cgroup' | 'xdp' | 'skb' | 'tc' | 'net';
 const TAIL_CALL_TAKEN: unique symbol = Symbol('tail call taken');
 type HelperResult = number | void | typeof TAIL_CALL_TAKEN;
 interface HelperDef extends HelperSignature {
@@ -54,20 +60,35 @@ const TRACING = new Set<number>([
 const SKB = new Set<number>([BPF_PROG_TYPE.SOCKET_FILTER, BPF_PROG_TYPE.SCHED_CLS, BPF_PROG_TYPE.SCHED_ACT, BPF_PROG_TYPE.CGROUP_SKB]);
 /** Programs that may rewrite the packet and its checksums (the kernel's tc_cls_act set). */
 const TC = new Set<number>([BPF_PROG_TYPE.SCHED_CLS, BPF_PROG_TYPE.SCHED_ACT]);
+/** Programs run from a BPF trampoline, whose context is the traced function's u64 arguments. */
+const TRAMPOLINE = new Set<number>([BPF_PROG_TYPE.TRACING, BPF_PROG_TYPE.LSM]);
+/**
+ * Cgroup hooks with a return value of their own (bpf_get_retval / bpf_set_retval). The kernel
+ * also refuses them for some attach types (inet ingress/egress, sock_ops, recvmsg, get*name)
+ * and allows them in LSM programs only for lsm_cgroup; the VM does not know attach types, so it
+ * allows the program types that have any such hook.
+ */
+const CGROUP = new Set<number>([
+  BPF_PROG_TYPE.CGROUP_SOCK, BPF_PROG_TYPE.CGROUP_DEVICE, BPF_PROG_TYPE.CGROUP_SOCK_ADDR, BPF_PROG_TYPE.CGROUP_SYSCTL,
+  BPF_PROG_TYPE.CGROUP_SOCKOPT, BPF_PROG_TYPE.LSM,
+]);
+const FUNC_NAMES: Record<string, number> = { ...BPF_FUNC, ...BPF_FUNC_MORE };
 
 /** Why program type `progType` may not call helper `id`, or undefined when it may. */
 export function helperDenied(id: number, progType: number): string | undefined {
   const def = HELPERS.get(id);
-  const name = `helper ${nameOf(BPF_FUNC, id)}#${id}`;
   if (!def) return `unknown helper ${id} (not implemented by the VM)`;
   if (progType === BPF_PROG_TYPE.UNSPEC || def.group === 'any') return undefined;
   const ok =
     (def.group === 'tracing' && TRACING.has(progType)) ||
+    (def.group === 'kprobe' && progType === BPF_PROG_TYPE.KPROBE) ||
+    (def.group === 'trampoline' && TRAMPOLINE.has(progType)) ||
+    (def.group === 'cgroup' && CGROUP.has(progType)) ||
     (def.group === 'xdp' && progType === BPF_PROG_TYPE.XDP) ||
     (def.group === 'skb' && SKB.has(progType)) ||
     (def.group === 'tc' && TC.has(progType)) ||
     (def.group === 'net' && (SKB.has(progType) || progType === BPF_PROG_TYPE.XDP));
-  return ok ? undefined : `${name} is not allowed in ${nameOf(BPF_PROG_TYPE, progType)} programs`;
+  return ok ? undefined : `helper ${helperName(id)} is not allowed in ${nameOf(BPF_PROG_TYPE, progType)} programs`;
 }
 
 /** The argument and return kinds of helper `id` as the load-time check sees them. */
@@ -78,7 +99,7 @@ export function helperSignature(id: number): HelperSignature | undefined {
 
 /** A helper's name for messages: "map_lookup_elem#1". */
 export function helperName(id: number): string {
-  return `${nameOf(BPF_FUNC, id)}#${id}`;
+  return `${nameOf(FUNC_NAMES, id)}#${id}`;
 }
 
 // One argument reader, reused while calls come from the same VM memory (the common case).
@@ -106,7 +127,7 @@ class Args {
   constructor(readonly mem: VmMemory) {}
 
   private fail(why: string): never {
-    throw new HelperError(`pc ${this.pc}: helper ${nameOf(BPF_FUNC, this.id)}#${this.id}: ${why}`);
+    throw new HelperError(`pc ${this.pc}: helper ${helperName(this.id)}: ${why}`);
   }
 
   u32(i: number): number {
@@ -170,7 +191,13 @@ function mapLookup(a: Args, host: HelperHost): number | void {
     if (inner === undefined) return 0;
     return a.ret64(inner, MAP_REF_HI);
   }
+  if (m instanceof StackTraceMap) return notForPrograms(a, m);
   return m.lookupAddr(key);
+}
+
+/** The kernel lets programs pass a stack trace map only to bpf_get_stackid. */
+function notForPrograms(a: Args, m: VmMap): never {
+  return a.error(`map "${m.spec.name}" is a stack trace map, which programs may only pass to get_stackid`);
 }
 
 /** bpf_map_lookup_elem on a hash map with a readable key, without the generic dispatch. */
@@ -223,36 +250,51 @@ type NextArg = () => [lo: number, hi: number] | undefined;
 /**
  * The kernel's printk format subset (%d %i %u %x %X %p %c %s with l/ll/h/hh/z lengths, %%), each
  * conversion taking the next argument; a conversion past the last argument is left as written.
+ * Flags "-0+ " and a width pad as the kernel's vsnprintf does.
  */
 function formatBpf(fmt: string, mem: VmMemory, next: NextArg): string {
-  return fmt.replace(/%(?:(-?\d*)(ll|l|h|hh|z)?([diuxXpsc])|%)/g, (whole, _w, len, conv) => {
+  return fmt.replace(/%(?:([-0+ ]*)(\d*)(ll|l|h|hh|z)?([diuxXpsc])|%)/g, (whole, flags: string, width: string, len, conv) => {
     if (whole === '%%') return '%';
     const value = next();
     if (!value) return whole;
     const lo = value[0], hi = len && len.startsWith('l') ? value[1] : 0;
     const u = BigInt(hi >>> 0) * 4294967296n + BigInt(lo >>> 0);
+    let sign = '', body: string;
     switch (conv) {
       case 'd':
-      case 'i':
-        return (len && len.startsWith('l') ? BigInt.asIntN(64, u) : BigInt(lo | 0)).toString();
+      case 'i': {
+        const v = len && len.startsWith('l') ? BigInt.asIntN(64, u) : BigInt(lo | 0);
+        sign = v < 0n ? '-' : flags.includes('+') ? '+' : flags.includes(' ') ? ' ' : '';
+        body = (v < 0n ? -v : v).toString();
+        break;
+      }
       case 'u':
-        return u.toString();
+        body = u.toString();
+        break;
       case 'x':
-        return u.toString(16);
+        body = u.toString(16);
+        break;
       case 'X':
-        return u.toString(16).toUpperCase();
+        body = u.toString(16).toUpperCase();
+        break;
       case 'p':
-        return `0x${u.toString(16)}`;
+        body = `0x${u.toString(16)}`;
+        break;
       case 'c':
-        return String.fromCharCode(lo & 0xff);
+        body = String.fromCharCode(lo & 0xff);
+        break;
       default: {
-        let s = '';
-        for (let p = lo >>> 0; hi === 0 && mem.accessible(p, 1, TAG_READ) && mem.u8[p] !== 0 && s.length < 256; p++) {
-          s += String.fromCharCode(mem.u8[p]!);
+        body = '';
+        for (let p = lo >>> 0; hi === 0 && mem.accessible(p, 1, TAG_READ) && mem.u8[p] !== 0 && body.length < 256; p++) {
+          body += String.fromCharCode(mem.u8[p]!);
         }
-        return s;
       }
     }
+    const fill = Number(width || 0) - sign.length - body.length;
+    if (fill <= 0) return sign + body;
+    if (flags.includes('-')) return sign + body + ' '.repeat(fill);
+    if (flags.includes('0') && conv !== 's' && conv !== 'c') return sign + '0'.repeat(fill) + body;
+    return ' '.repeat(fill) + sign + body;
   });
 }
 
@@ -324,7 +366,7 @@ function snprintf(a: Args): number {
   const size = a.u32(2);
   const fmt = constString(a, 3, 'fmt');
   const args = arrayArgs(a, 4, 5);
-  if (!args) return -ERRNO.EINVAL;
+  if (!args || formatProblem(fmt, a.u32(5) / 8)) return -ERRNO.EINVAL;
   const text = Buffer.from(formatBpf(fmt, a.mem, args), 'latin1');
   if (size > 0) {
     const dst = a.ptr(1, size, TAG_WRITE, 'str');
@@ -460,6 +502,7 @@ const ETH_HLEN = 14;
 // Kernel bpf_func_proto argument kinds, by helper (include/linux/bpf.h, kernel/bpf/helpers.c).
 const MAP = 'ARG_CONST_MAP_PTR', KEY = 'ARG_PTR_TO_MAP_KEY', ANY = 'ARG_ANYTHING', CTX = 'ARG_PTR_TO_CTX';
 const MEM = 'ARG_PTR_TO_MEM', OUT = 'ARG_PTR_TO_UNINIT_MEM', SIZE = 'ARG_CONST_SIZE', SIZE0 = 'ARG_CONST_SIZE_OR_ZERO';
+const CONST_STR = 'ARG_PTR_TO_CONST_STR';
 const sig = (ret: RetKind, ...args: ArgKind[]): HelperSignature => ({ args, ret });
 const INT = (...args: ArgKind[]): HelperSignature => sig('RET_INTEGER', ...args);
 
@@ -470,6 +513,7 @@ const HELPERS = new Map<number, HelperDef>([
     ...INT(MAP, KEY, 'ARG_PTR_TO_MAP_VALUE', ANY),
     fn: (a, host) => {
       const m = a.map(1, host);
+      if (m instanceof StackTraceMap) return notForPrograms(a, m);
       const key = a.bytes(2, m.spec.keySize, 'key');
       return m.updateElem(key, a.bytes(3, m.spec.valueSize, 'value'), a.u32(4), false);
     },
@@ -479,6 +523,7 @@ const HELPERS = new Map<number, HelperDef>([
     ...INT(MAP, KEY),
     fn: (a, host) => {
       const m = a.map(1, host);
+      if (m instanceof StackTraceMap) return notForPrograms(a, m);
       return m.deleteElem(a.bytes(2, m.spec.keySize, 'key'));
     },
   }],
@@ -523,8 +568,8 @@ const HELPERS = new Map<number, HelperDef>([
   // Arguments 3..5 are read only as far as the format asks.
   [BPF_FUNC.trace_printk, { group: 'any', ...INT(MEM, SIZE), fn: tracePrintk }],
   [BPF_FUNC.trace_vprintk, { group: 'any', ...INT(MEM, SIZE, 'ARG_PTR_TO_MEM_OR_NULL', SIZE0), fn: traceVprintk }],
-  [BPF_FUNC.snprintf, { group: 'any', ...INT('ARG_PTR_TO_MEM_OR_NULL', SIZE0, MEM, 'ARG_PTR_TO_MEM_OR_NULL', SIZE0), fn: snprintf }],
-  [BPF_FUNC.strncmp, { group: 'any', ...INT(MEM, SIZE, MEM), fn: strncmp }],
+  [BPF_FUNC.snprintf, { group: 'any', ...INT('ARG_PTR_TO_MEM_OR_NULL', SIZE0, CONST_STR, 'ARG_PTR_TO_MEM_OR_NULL', SIZE0), fn: snprintf }],
+  [BPF_FUNC.strncmp, { group: 'any', ...INT(MEM, SIZE, CONST_STR), fn: strncmp }],
   [BPF_FUNC.probe_write_user, { group: 'tracing', ...INT(ANY, MEM, SIZE), fn: probeWriteUser }],
   // A run is never interrupted by another one (one thread, each run to completion), so a lock is
   // always free when taken: both only check the pointer.
@@ -730,4 +775,77 @@ const HELPERS = new Map<number, HelperDef>([
       return 0;
     },
   }],
+  [BPF_FUNC.get_stackid, {
+    group: 'tracing',
+    ...INT(CTX, MAP, ANY),
+    fn: (a, host) => {
+      const m = a.map(2, host);
+      if (!(m instanceof StackTraceMap)) return a.error(`map "${m.spec.name}" is not a stack trace map`);
+      return getStackId(m, (user) => eventStack(host, user), a.u32(3), a.mem.regHi(3));
+    },
+  }],
+  [BPF_FUNC.get_stack, {
+    group: 'tracing',
+    ...INT(CTX, OUT, SIZE0, ANY),
+    fn: (a, host) => {
+      const size = a.u32(3);
+      const dst = a.ptr(2, size, TAG_WRITE, 'buf');
+      return getStack(a.mem.u8, dst, size, (user) => eventStack(host, user), a.u32(4), a.mem.regHi(4));
+    },
+  }],
+  [BPF_FUNC_MORE.override_return, {
+    group: 'kprobe',
+    ...INT(CTX, ANY),
+    fn: (a, host) => {
+      eventOf(a, host).override = BigInt.asUintN(64, a.mem.readReg(2));
+      return 0;
+    },
+  }],
+  // The kernel inlines these three: the argument count sits before the context, the arguments
+  // in it, and after them (fexit, fmod_ret) the return value. An index or a missing return
+  // value leaves *value untouched.
+  [BPF_FUNC_MORE.get_func_arg, {
+    group: 'trampoline',
+    ...INT(CTX, ANY, OUT),
+    fn: (a, host) => {
+      const n = a.u32(2);
+      const dst = a.ptr(3, 8, TAG_WRITE, 'value');
+      if (n >= eventOf(a, host).funcArgs) return -ERRNO.EINVAL;
+      const src = a.ptr(1, (n + 1) * 8, TAG_READ, 'ctx') + n * 8;
+      a.mem.u8.copyWithin(dst, src, src + 8);
+      return 0;
+    },
+  }],
+  [BPF_FUNC_MORE.get_func_ret, {
+    group: 'trampoline',
+    ...INT(CTX, OUT),
+    fn: (a, host) => {
+      const dst = a.ptr(2, 8, TAG_WRITE, 'value');
+      const ev = eventOf(a, host);
+      if (!ev.hasFuncReturn) return -ERRNO.EOPNOTSUPP;
+      const src = a.ptr(1, (ev.funcArgs + 1) * 8, TAG_READ, 'ctx') + ev.funcArgs * 8;
+      a.mem.u8.copyWithin(dst, src, src + 8);
+      return 0;
+    },
+  }],
+  [BPF_FUNC_MORE.get_func_arg_cnt, { group: 'trampoline', ...INT(CTX), fn: (a, host) => eventOf(a, host).funcArgs }],
+  [BPF_FUNC_MORE.get_retval, { group: 'cgroup', ...INT(), fn: (a, host) => eventOf(a, host).retval }],
+  [BPF_FUNC_MORE.set_retval, {
+    group: 'cgroup',
+    ...INT(ANY),
+    fn: (a, host) => {
+      eventOf(a, host).retval = a.mem.regLo(1) | 0;
+      return 0;
+    },
+  }],
 ]);
+
+const NO_FRAMES = new Uint8Array(0);
+
+function eventStack(host: HelperHost, user: boolean): Uint8Array {
+  return host.event?.stack(user) ?? NO_FRAMES;
+}
+
+function eventOf(a: Args, host: HelperHost): EventState {
+  return host.event ?? a.error('the VM gave this run no event state');
+}

@@ -8,6 +8,7 @@ export { assemble } from './assembler.js';
 export { EventSources, type PacketReport, type PendingCapture, verdictName } from './sources.js';
 export { readCapture, writePcap } from './pcap.js';
 export type { EngineMode } from './program.js';
+export type { TriggerEvent } from './event.js';
 
 /** The VM needs only WebAssembly, which Node always has; checked so a broken runtime says why. */
 export function vmAvailability(): Availability {

@@ -24,6 +24,8 @@ export interface KindCheckInput {
   /** Slots where control flow joins (jump targets and the fall-through after a branch). */
   isJumpTarget: Uint8Array;
   signature(id: number): HelperSignature | undefined;
+  /** Why a call of helper `id` in state `s` (reg-kinds.ts) must be refused for its argument values. */
+  callProblem?(id: number, s: Float64Array): string | undefined;
   helperName(id: number): string;
   fail(pc: number, why: string): never;
 }
@@ -187,8 +189,8 @@ function lddw(s: Float64Array, dst: number, src: number, lo: number, hi: number)
   else if (src === 2) set(s, dst, K_MAP_VALUE, NaN);
   else if (src === 4 || hi === FUNC_REF_HI) set(s, dst, K_FUNC, NaN);
   else if (hi === MAP_REF_HI) set(s, dst, K_MAP, lo);
-  // A relocated map value address is a plain constant below 2^32: it may be a pointer.
-  else if (hi === 0) set(s, dst, K_UNKNOWN, NaN);
+  // A relocated map value address is a plain constant below 2^32: it may be a pointer (aux keeps it).
+  else if (hi === 0) set(s, dst, K_UNKNOWN, lo >>> 0);
   else {
     const v = hi * TWO32 + (lo >>> 0);
     set(s, dst, K_SCALAR, Number.isSafeInteger(v) ? v : NaN);
@@ -271,6 +273,8 @@ function helperCall(input: KindCheckInput, s: Float64Array, pc: number, id: numb
     const why = argProblem(args[i]!, s[r]!, s[AUX + r]!);
     if (why) input.fail(pc, `argument ${r} of ${input.helperName(id)} (r${r}, ${args[i]}) ${why}`);
   }
+  const why = input.callProblem?.(id, s);
+  if (why) input.fail(pc, why);
   for (let i = 0; i < args.length; i++) {
     const r = i + 1;
     if (!writesMemory(args[i]!) || (s[r] !== K_STACK && s[r] !== K_UNKNOWN)) continue;

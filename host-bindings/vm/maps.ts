@@ -4,9 +4,10 @@
 // absent keys, -EINVAL for deleting array elements. Ring buffer and perf event array are in
 // ring-buffers.ts. Errors from the user-side methods are ErrnoErrors naming the map.
 
-import { BPF_MAP_FLAG, BPF_MAP_TYPE, BPF_UPDATE, ERRNO, nameOf } from '../uapi.js';
+import { BPF_F_STACK, BPF_MAP_FLAG, BPF_MAP_TYPE, BPF_STACK_BUILD_ID, BPF_UPDATE, ERRNO, PERF_MAX_STACK_DEPTH, nameOf } from '../uapi.js';
 import { ErrnoError } from '../errors.js';
 import type { MapSpec } from '../object/spec.js';
+import { jhash2 } from './jhash.js';
 import { TAG_READ, TAG_RW, type VmMemory } from './memory.js';
 
 /** A map pointer in a program (what lddw with src 1 loads): tag in the high half, id in the low. */
@@ -326,6 +327,132 @@ export class RefMap extends VmMap {
     const k = keys[at + 1];
     return k === undefined ? undefined : Uint8Array.from(Buffer.from(k, 'hex'));
   }
+}
+
+/** The flags a stack trace map may be created with (the kernel's STACK_CREATE_FLAG_MASK). */
+const STACK_CREATE_FLAGS = BPF_MAP_FLAG.NUMA_NODE | BPF_MAP_FLAG.RDONLY | BPF_MAP_FLAG.WRONLY | BPF_MAP_FLAG.STACK_BUILD_ID;
+
+interface StackBucket {
+  hash: number;
+  nr: number;
+  /** nr elements: u64 ips, or struct bpf_stack_build_id records for build-id maps. */
+  data: Uint8Array;
+}
+
+/**
+ * STACK_TRACE: stacks stored by bpf_get_stackid in bucket id = jhash2(ips) & (n_buckets - 1),
+ * with the kernel's collision rules (EEXIST unless BPF_F_REUSE_STACKID, BPF_F_FAST_STACK_CMP
+ * trusting the hash) and its limit of max_entries stored stacks (ENOMEM). The stacks are kept
+ * in JavaScript: the kernel lets programs pass these maps only to bpf_get_stackid, so no program
+ * reads them, and 16K buckets of 127 frames would not fit VM memory. A userspace lookup copies
+ * the stack into one scratch value that programs cannot address.
+ */
+export class StackTraceMap extends VmMap {
+  readonly nBuckets: number;
+  /** Bytes per frame in a value: a u64 ip, or a struct bpf_stack_build_id. */
+  readonly elemSize: number;
+  private readonly buckets = new Map<number, StackBucket>();
+  private readonly scratch: number;
+
+  constructor(id: number, spec: VmMapSpec, mem: VmMemory, cpus: number) {
+    super(id, spec, mem, cpus);
+    const fail = (why: string): never => {
+      throw new ErrnoError(`create map "${spec.name}": ${why}`, ERRNO.EINVAL);
+    };
+    if (spec.flags & ~STACK_CREATE_FLAGS) fail(`flags 0x${spec.flags.toString(16)} are not valid for a stack trace map`);
+    if (spec.keySize !== 4) fail(`stack trace maps need 4-byte keys (stack ids), not ${spec.keySize}`);
+    this.elemSize = spec.flags & BPF_MAP_FLAG.STACK_BUILD_ID ? BPF_STACK_BUILD_ID.SIZE : 8;
+    if (spec.valueSize < 8 || spec.valueSize % this.elemSize) {
+      fail(`value size ${spec.valueSize} is not a positive multiple of ${this.elemSize} (one ${this.elemSize === 8 ? 'u64 ip' : 'struct bpf_stack_build_id'} per frame)`);
+    }
+    if (spec.valueSize / this.elemSize > PERF_MAX_STACK_DEPTH) fail(`value size ${spec.valueSize} holds more than ${PERF_MAX_STACK_DEPTH} frames`);
+    if (spec.maxEntries > 2 ** 31) throw new ErrnoError(`create map "${spec.name}": max_entries ${spec.maxEntries} exceeds 2^31`, ERRNO.E2BIG);
+    this.nBuckets = 2 ** Math.ceil(Math.log2(spec.maxEntries));
+    this.scratch = mem.alloc(spec.valueSize, 0, `map "${spec.name}"`);
+  }
+
+  /** Frames one value holds. */
+  get maxDepth(): number {
+    return this.spec.valueSize / this.elemSize;
+  }
+
+  /**
+   * __bpf_get_stackid: stores `ips` (u64 each, the frames after the skipped ones) and returns its
+   * id, or a negative errno.
+   */
+  store(ips: Uint8Array, flags: number): number {
+    const nr = ips.length / 8;
+    const view = new DataView(ips.buffer, ips.byteOffset, ips.byteLength);
+    const hash = jhash2(view, 0, nr * 2);
+    const id = hash & (this.nBuckets - 1);
+    const bucket = this.buckets.get(id);
+    const hashMatches = bucket !== undefined && bucket.hash === hash;
+    if (hashMatches && flags & BPF_F_STACK.FAST_STACK_CMP) return id;
+    const data = this.elemSize === 8 ? ips.slice() : buildIdRecords(view, nr);
+    if (hashMatches && bucket.nr === nr && Buffer.compare(bucket.data, data) === 0) return id;
+    if (bucket && !(flags & BPF_F_STACK.REUSE_STACKID)) return -ERRNO.EEXIST;
+    // The kernel takes the new bucket from a free list of max_entries before returning the old one.
+    if (this.buckets.size >= this.spec.maxEntries) return -ERRNO.ENOMEM;
+    this.buckets.set(id, { hash, nr, data });
+    return id;
+  }
+
+  private stackId(key: Uint8Array): number {
+    return (key[0]! | (key[1]! << 8) | (key[2]! << 16) | (key[3]! << 24)) >>> 0;
+  }
+
+  lookupAddr(key: Uint8Array): number {
+    const b = this.buckets.get(this.stackId(key));
+    if (!b) return 0;
+    const u8 = this.mem.u8;
+    u8.set(b.data, this.scratch);
+    u8.fill(0, this.scratch + b.data.length, this.scratch + this.spec.valueSize);
+    return this.scratch;
+  }
+
+  updateElem(): number {
+    return -ERRNO.EINVAL;
+  }
+
+  deleteElem(key: Uint8Array): number {
+    const id = this.stackId(key);
+    if (id >= this.nBuckets) return -ERRNO.E2BIG;
+    return this.buckets.delete(id) ? 0 : -ERRNO.ENOENT;
+  }
+
+  nextKeyOf(key: Uint8Array | null): Uint8Array | undefined {
+    let id = 0;
+    if (key !== null) {
+      const k = this.stackId(key);
+      id = k < this.nBuckets && this.buckets.has(k) ? k + 1 : 0;
+    }
+    let next = -1;
+    for (const i of this.buckets.keys()) if (i >= id && (next < 0 || i < next)) next = i;
+    if (next < 0) return undefined;
+    const out = new Uint8Array(4);
+    new DataView(out.buffer).setUint32(0, next, true);
+    return out;
+  }
+
+  override close(): void {
+    this.buckets.clear();
+    this.mem.free(this.scratch, this.spec.valueSize);
+  }
+}
+
+/**
+ * struct bpf_stack_build_id records for `nr` ips. The VM has no executables to read build ids
+ * from, so every frame is BPF_STACK_BUILD_ID_IP with its raw ip, the kernel's own fallback.
+ */
+export function buildIdRecords(ips: DataView, nr: number): Uint8Array {
+  const out = new Uint8Array(nr * BPF_STACK_BUILD_ID.SIZE);
+  const v = new DataView(out.buffer);
+  for (let i = 0; i < nr; i++) {
+    const at = i * BPF_STACK_BUILD_ID.SIZE;
+    v.setInt32(at, BPF_STACK_BUILD_ID.IP, true);
+    v.setBigUint64(at + BPF_STACK_BUILD_ID.IP_OFFSET, ips.getBigUint64(i * 8, true), true);
+  }
+  return out;
 }
 
 export function describeMapType(type: number): string {

@@ -6,10 +6,12 @@ import { BPF_MAP_TYPE, BPF_PROG_TYPE, ERRNO } from '../uapi.js';
 import { ErrnoError, WbpfError } from '../errors.js';
 import { DEFAULT_BUDGET, type Runtime } from './engine.js';
 import { checkProgram } from './checks.js';
+import { readOnlyStrings } from './const-args.js';
+import { EventState, type TriggerEvent } from './event.js';
 import { ContextArea, packetKind } from './contexts.js';
 import { callHelper, helperDenied, type HelperHost, type PacketState } from './helpers.js';
 import { decodeProgram } from './isa.js';
-import { ArrayMap, HashMap, QueueMap, RefMap, type VmMap, type VmMapSpec, describeMapType } from './maps.js';
+import { ArrayMap, HashMap, QueueMap, RefMap, StackTraceMap, type VmMap, type VmMapSpec, describeMapType } from './maps.js';
 import { REGS_ADDR, STACK_FRAME, VmMemory } from './memory.js';
 import { ExecutableProgram, type EngineMode } from './program.js';
 import { PerfEventArrayMap, RingBufMap } from './ring-buffers.js';
@@ -157,6 +159,9 @@ export class Vm {
       case BPF_MAP_TYPE.PERF_EVENT_ARRAY:
         m = new PerfEventArrayMap(id, { ...spec, maxEntries: Math.max(spec.maxEntries, 1) }, this.mem, cpus, hooks);
         break;
+      case BPF_MAP_TYPE.STACK_TRACE:
+        m = new StackTraceMap(id, spec, this.mem, cpus);
+        break;
       case BPF_MAP_TYPE.PROG_ARRAY:
         m = new RefMap(id, spec, this.mem, cpus, (ref) => (this.programs.has(ref) ? undefined : `no program ${ref}`));
         break;
@@ -214,6 +219,7 @@ export class Vm {
       checked = checkProgram(decodeProgram(spec.insns), {
         checkHelper: (id) => helperDenied(id, spec.type),
         lddwSources: new Set([0, 4]),
+        constString: readOnlyStrings(this.mem, () => this.maps.values()),
       });
     } catch (e) {
       const errno = e instanceof ErrnoError ? e.errno : ERRNO.EINVAL;
@@ -248,11 +254,13 @@ export class Vm {
 
   /**
    * Runs a program from the host: for XDP, tc and socket filter programs `input` is the packet,
-   * for other types it is the context. Returns r0's low 32 bits; `lastResult` has all 64.
+   * for other types it is the context; `event` tells what else the event has (stacks, traced
+   * function arguments). Returns r0's low 32 bits; `lastResult` has all 64, `lastOverride` and
+   * `lastRetval` what the program set.
    */
-  trigger(p: VmProgram, input?: Uint8Array): number {
-    if (packetKind(p.type) === 'none') this.prepare(p, undefined, input ?? NO_INPUT);
-    else this.prepare(p, input, undefined);
+  trigger(p: VmProgram, input?: Uint8Array, event?: TriggerEvent): number {
+    if (packetKind(p.type) === 'none') this.prepare(p, undefined, input ?? NO_INPUT, event);
+    else this.prepare(p, input, undefined, event);
     const a = this.area;
     this.execute(p, a.r1, a.r2, a.packet);
     return this.mem.regLo(0) >>> 0;
@@ -263,9 +271,20 @@ export class Vm {
     return BigInt.asUintN(64, this.mem.readReg(0));
   }
 
-  private prepare(p: VmProgram, dataIn: Uint8Array | undefined, ctxIn: Uint8Array | undefined): void {
+  /** The return value the last run asked for with bpf_override_return (kprobes), or undefined. */
+  get lastOverride(): bigint | undefined {
+    return this.host.event.override;
+  }
+
+  /** The cgroup hook's return value after the last run (bpf_set_retval; 0 when not set). */
+  get lastRetval(): number {
+    return this.host.event.retval;
+  }
+
+  private prepare(p: VmProgram, dataIn: Uint8Array | undefined, ctxIn: Uint8Array | undefined, event?: TriggerEvent): void {
     this.assertOpen();
     try {
+      this.host.event.reset(event, ctxIn?.length ?? 0);
       this.area.prepare(p.type, dataIn, ctxIn);
     } catch (e) {
       if (e instanceof ErrnoError) throw new ErrnoError(`run program "${p.name}": ${e.message}`, e.errno);
@@ -331,6 +350,7 @@ class RunState implements HelperHost {
   pendingTail: VmProgram | undefined;
   tailCalls = 0;
   packet: PacketState | undefined;
+  readonly event = new EventState();
 
   constructor(
     private readonly vm: Vm,
