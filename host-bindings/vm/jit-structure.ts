@@ -30,6 +30,9 @@ export interface Cfg {
   kind: Uint8Array;
   target: Int32Array;
   next: Int32Array;
+  /** Predecessors of block b among the reachable blocks: pred[predFrom[b] .. predFrom[b + 1]). */
+  predFrom: Int32Array;
+  pred: Int32Array;
   /** Block index → reverse postorder number (-1 for unreachable blocks). */
   rpo: Int32Array;
   /** The reachable blocks in reverse postorder. */
@@ -76,11 +79,11 @@ export function buildCfg(p: Program, f: FunctionInfo): Cfg {
   // One literal with every field (not a spread), so that every Cfg has the same shape in V8.
   return {
     n: g.n, start: g.start, last: g.last, end: g.end, kind: g.kind, target: g.target, next: g.next,
-    rpo, order, idom, isMerge, isLoopHeader, mergeFrom, mergeChild,
+    predFrom, pred, rpo, order, idom, isMerge, isLoopHeader, mergeFrom, mergeChild,
   };
 }
 
-type Blocks = Pick<Cfg, 'n' | 'start' | 'last' | 'end' | 'kind' | 'target' | 'next'>;
+export type Blocks = Pick<Cfg, 'n' | 'start' | 'last' | 'end' | 'kind' | 'target' | 'next'>;
 
 function findBlocks(p: Program, f: FunctionInfo): Blocks {
   const size = f.end - f.start;
@@ -125,7 +128,7 @@ function findBlocks(p: Program, f: FunctionInfo): Blocks {
 }
 
 /** The i-th successor of block b (fall-through first), or -1. */
-function successor(g: Blocks, b: number, i: number): number {
+export function successor(g: Blocks, b: number, i: number): number {
   const k = g.kind[b]!;
   if (k === B_EXIT) return -1;
   if (k === B_GOTO) return i === 0 ? g.target[b]! : -1;

@@ -8,7 +8,7 @@
 // in linear memory, so no BigInt crosses the boundary; array-map lookups of a map known at the
 // call, get_prandom_u32 and get_smp_processor_id are done in the module, and hash-map lookups
 // of a map known at the call go straight to the map through their own i32 import. Loop headers
-// spend the back-edge budget.
+// spend the back-edge budget, except counted loops (jit-loops.ts), charged once at their entry.
 
 import { FUNC_REF_HI, type ArrayMapLayout } from './engine.js';
 import { MAP_REF_HI } from './maps.js';
@@ -21,6 +21,7 @@ import type { CheckedProgram, FunctionInfo } from './checks.js';
 import { REGS_ADDR, STACK_FRAME, TAG_READ, TAG_WRITE } from './memory.js';
 import { B_COND, B_FALL, B_GOTO, buildCfg, type Cfg } from './jit-structure.js';
 import { provenPacketAccesses } from './jit-bounds.js';
+import { countedLoops, type CountedLoop } from './jit-loops.js';
 import { ByteWriter, I32, I64, OP, VOID } from './wasm-writer.js';
 
 export interface JitLayout {
@@ -40,22 +41,20 @@ export interface JitLayout {
 const T_HELPER = 0, T_FAULT = 1, T_BUDGET = 2, T_BSWAP32 = 3, T_BSWAP64 = 4, T_BPF = 5, T_CALLBACK = 6, T_RUN = 7;
 const F_HELPER = 0, F_FAULT = 1, F_BUDGET = 2, F_HASH = 3, F_BSWAP32 = 4, F_BSWAP64 = 5, F_FIRST_BPF = 6;
 const G_BUDGET = 0, G_STOP = 1, G_RAND = 2;
-const L_R0 = 6, L_T = 11, L_T2 = 12, L_A = 13, L_BUDGET = 14, L_PC = 15, L_INFO = 16;
+const L_R0 = 6, L_T = 11, L_T2 = 12, L_A = 13, L_BUDGET = 14, L_FAULT = 15;
 
 /** eBPF register → Wasm local: r1..r5 and r10 are the parameters 0..5. */
 const REG_LOCAL = Uint8Array.of(L_R0, 0, 1, 2, 3, 4, 7, 8, 9, 10, 5);
 
-const ALU_OPS: Record<number, [number, number]> = {
-  0x00: [OP.i64_add, OP.i32_add], 0x10: [OP.i64_sub, OP.i32_sub], 0x20: [OP.i64_mul, OP.i32_mul],
-  0x40: [OP.i64_or, OP.i32_or], 0x50: [OP.i64_and, OP.i32_and], 0x60: [OP.i64_shl, OP.i32_shl],
-  0x70: [OP.i64_shr_u, OP.i32_shr_u], 0xa0: [OP.i64_xor, OP.i32_xor], 0xc0: [OP.i64_shr_s, OP.i32_shr_s],
-};
-const JMP_OPS: Record<number, [number, number]> = {
-  0x10: [OP.i64_eq, OP.i32_eq], 0x50: [OP.i64_ne, OP.i32_ne], 0x20: [OP.i64_gt_u, OP.i32_gt_u],
-  0x30: [OP.i64_ge_u, OP.i32_ge_u], 0xa0: [OP.i64_lt_u, OP.i32_lt_u], 0xb0: [OP.i64_le_u, OP.i32_le_u],
-  0x60: [OP.i64_gt_s, OP.i32_gt_s], 0x70: [OP.i64_ge_s, OP.i32_ge_s], 0xc0: [OP.i64_lt_s, OP.i32_lt_s],
-  0xd0: [OP.i64_le_s, OP.i32_le_s],
-};
+/**
+ * Wasm opcodes by eBPF operation (op >> 4), 64-bit then 32-bit, 0 where there is no single one.
+ * Flat typed arrays, not objects keyed by opcode: the first compile reads them before V8 has
+ * optimised anything, where a sparse-keyed object lookup is a slow dictionary probe.
+ */
+const ALU_OPS_64 = Uint8Array.of(OP.i64_add, OP.i64_sub, OP.i64_mul, 0, OP.i64_or, OP.i64_and, OP.i64_shl, OP.i64_shr_u, 0, 0, OP.i64_xor, 0, OP.i64_shr_s, 0, 0, 0);
+const ALU_OPS_32 = Uint8Array.of(OP.i32_add, OP.i32_sub, OP.i32_mul, 0, OP.i32_or, OP.i32_and, OP.i32_shl, OP.i32_shr_u, 0, 0, OP.i32_xor, 0, OP.i32_shr_s, 0, 0, 0);
+const JMP_OPS_64 = Uint8Array.of(0, OP.i64_eq, OP.i64_gt_u, OP.i64_ge_u, 0, OP.i64_ne, OP.i64_gt_s, OP.i64_ge_s, 0, 0, OP.i64_lt_u, OP.i64_le_u, OP.i64_lt_s, OP.i64_le_s, 0, 0);
+const JMP_OPS_32 = Uint8Array.of(0, OP.i32_eq, OP.i32_gt_u, OP.i32_ge_u, 0, OP.i32_ne, OP.i32_gt_s, OP.i32_ge_s, 0, 0, OP.i32_lt_u, OP.i32_le_u, OP.i32_lt_s, OP.i32_le_s, 0, 0);
 
 /** The module's bytes. Throws IrreducibleFlow when the control flow cannot be structured. */
 export function compileToWasm(checked: CheckedProgram, layout: JitLayout): Uint8Array {
@@ -180,6 +179,9 @@ function callbackBody(functions: FunctionInfo[], fnIndex: Map<number, number>): 
 }
 
 const FR_LOOP = 0, FR_BLOCK = 1, FR_IF = 2;
+/** A faulting access as one i32: pc << FAULT_PC_SHIFT | need << 2 | log2(size) (pc read back unsigned: < 2^28). */
+const FAULT_PC_SHIFT = 4;
+const faultCode = (pc: number, size: number, need: number): number => (pc << FAULT_PC_SHIFT) | (need << 2) | (31 - Math.clz32(size));
 /** The frames of the two slow paths: always the outermost two, budget first. */
 const EXIT_BUDGET = 0, EXIT_FAULT = 1;
 const HELPER_ARGS = [1, 2, 3, 4, 5, 10] as const;
@@ -196,6 +198,8 @@ class FunctionEmitter {
   private readonly proven: Uint8Array;
   /** Whether the function has loops, so spends the back-edge budget. */
   private readonly spends: boolean;
+  /** Loops charged once at their entry (jit-loops.ts), by header block. */
+  private readonly counted: (CountedLoop | undefined)[];
 
   constructor(
     private readonly checked: CheckedProgram,
@@ -207,31 +211,47 @@ class FunctionEmitter {
     this.w = new ByteWriter(64 + 24 * (f.end - f.start));
     this.cfg = buildCfg(checked.program, f);
     this.spends = this.cfg.isLoopHeader.includes(1);
+    this.counted = countedLoops(checked.program, this.cfg);
     this.proven = hasContext ? provenPacketAccesses(checked.program, this.cfg) : new Uint8Array(checked.program.length);
   }
 
   emit(): ByteWriter {
     const w = this.w;
-    w.u32(2).u32(7).byte(I64).u32(4).byte(I32); // locals: r0, r6..r9, t, t2 (i64); a, budget, pc, info (i32)
-    // The slow paths (budget exhausted, memory fault) sit outside the body, reached by `br`, so
-    // that no call appears inside loops and V8 can keep the registers in machine registers.
-    w.byte(OP.block).byte(VOID);
+    w.u32(2).u32(7).byte(I64).u32(3).byte(I32); // locals: r0, r6..r9, t, t2 (i64); a, budget, fault (i32)
+    // The slow paths (budget exhausted, memory fault) sit outside the body, reached by `br_if`,
+    // so that no call appears inside loops and V8 can keep the registers in machine registers.
+    // What went wrong travels as the branch's value, not in a local: a local set on a loop's
+    // exit path stops V8 from unrolling the loop (about 1.6x slower on a register-only loop).
+    w.byte(OP.block).byte(I32); // the pc of the loop whose budget ran out
     this.push(FR_BLOCK, -1);
-    w.byte(OP.block).byte(VOID);
+    w.byte(OP.block).byte(I32); // faultCode(): the access that faulted; its address is in t
     this.push(FR_BLOCK, -1);
     this.loadBudget();
     this.doTree(0);
     w.byte(OP.unreachable).byte(OP.end);
     this.pop();
-    w.byte2(OP.local_get, L_PC);
+    w.byte2(OP.local_tee, L_FAULT);
+    this.i32(FAULT_PC_SHIFT);
+    w.byte(OP.i32_shr_u);
     w.byte2(OP.local_get, L_T).byte(OP.i32_wrap_i64);
     w.byte2(OP.local_get, L_T);
     this.i64(32);
     w.byte(OP.i64_shr_u).byte(OP.i32_wrap_i64);
-    w.byte2(OP.local_get, L_INFO);
+    // size | need << 8, from log2(size) | need << 2
+    this.i32(1);
+    w.byte2(OP.local_get, L_FAULT);
+    this.i32(3);
+    w.byte(OP.i32_and).byte(OP.i32_shl);
+    w.byte2(OP.local_get, L_FAULT);
+    this.i32(2);
+    w.byte(OP.i32_shr_u);
+    this.i32(3);
+    w.byte(OP.i32_and);
+    this.i32(8);
+    w.byte(OP.i32_shl).byte(OP.i32_or);
     w.byte(OP.call).u32(F_FAULT).byte(OP.unreachable).byte(OP.end);
     this.pop();
-    w.byte2(OP.local_get, L_PC).byte(OP.call).u32(F_BUDGET).byte(OP.unreachable).byte(OP.end);
+    w.byte(OP.call).u32(F_BUDGET).byte(OP.unreachable).byte(OP.end);
     return w;
   }
 
@@ -255,9 +275,11 @@ class FunctionEmitter {
     for (let x = first; ; ) {
       const from = cfg.mergeFrom[x]!, children = cfg.mergeFrom[x + 1]! - from;
       if (cfg.isLoopHeader[x]) {
+        const counted = this.counted[x];
+        if (counted) this.chargeLoop(cfg.start[x]!, counted);
         this.w.byte(OP.loop).byte(VOID);
         this.push(FR_LOOP, x);
-        this.spendBudget(cfg.start[x]!);
+        if (!counted) this.spendBudget(cfg.start[x]!);
         this.nodeWithin(x, children);
         this.pop();
         this.w.byte(OP.end);
@@ -363,38 +385,71 @@ class FunctionEmitter {
 
   private spendBudget(pc: number): void {
     const w = this.w;
+    this.i32(pc);
     w.byte2(OP.local_get, L_BUDGET);
     this.i32(1);
     w.byte(OP.i32_sub).byte(OP.local_tee).u32(L_BUDGET);
     this.i32(0);
-    w.byte(OP.i32_lt_s).byte(OP.if).byte(VOID);
-    this.i32(pc);
-    w.byte2(OP.local_set, L_PC);
-    this.exitTo(EXIT_BUDGET);
-    w.byte(OP.end);
+    w.byte(OP.i32_lt_s);
+    this.exitIf(EXIT_BUDGET);
   }
 
-  /** `br` to one of the function's slow paths from inside one `if`. */
-  private exitTo(frame: number): void {
-    this.w.byte(OP.br).u32(this.frameKind.length - frame);
+  /**
+   * At a counted loop's entry: its trip count T (see jit-loops.ts) into t2, then the budget
+   * charged T when it covers it, else the run ends as exhausted at the loop.
+   */
+  private chargeLoop(pc: number, loop: CountedLoop): void {
+    const w = this.w;
+    const up = loop.step === 1;
+    if (loop.narrow) {
+      if (up) this.i32(loop.limit);
+      this.get(loop.reg);
+      w.byte(OP.i32_wrap_i64);
+      if (!up) this.i32(loop.limit);
+      w.byte(OP.i32_sub).byte(OP.i64_extend_i32_u);
+    } else {
+      if (up) this.i64(loop.limit);
+      this.get(loop.reg);
+      if (!up) this.i64(loop.limit);
+      w.byte(OP.i64_sub);
+    }
+    w.byte2(OP.local_set, L_T2);
+    // Exhausted when T - 1 >= max(budget, 0) as unsigned 64-bit numbers: T = 0 stands for 2^w.
+    this.i32(pc);
+    w.byte2(OP.local_get, L_T2);
+    this.i64(1);
+    w.byte(OP.i64_sub);
+    w.byte2(OP.local_get, L_BUDGET);
+    this.i32(0);
+    w.byte2(OP.local_get, L_BUDGET);
+    this.i32(0);
+    w.byte(OP.i32_gt_s).byte(OP.select).byte(OP.i64_extend_i32_u).byte(OP.i64_ge_u);
+    this.exitIf(EXIT_BUDGET);
+    w.byte2(OP.local_get, L_BUDGET);
+    w.byte2(OP.local_get, L_T2).byte(OP.i32_wrap_i64).byte(OP.i32_sub).byte2(OP.local_set, L_BUDGET);
+  }
+
+  /** With [value, condition] on the stack: `br_if` to one of the function's slow paths with the value. */
+  private exitIf(frame: number): void {
+    this.w.byte(OP.br_if).u32(this.frameKind.length - 1 - frame).byte(OP.drop);
   }
 
   /** Leaves the checked i32 address of [base + off] on the stack. */
   private address(pc: number, base: number, off: number, size: number, need: number): void {
     const w = this.w;
+    const checked = base !== 10 && this.proven[pc] !== 1;
+    if (checked) this.i32(faultCode(pc, size, need));
     this.get(base);
     if (off !== 0) {
       this.i64(off);
       w.byte(OP.i64_add);
     }
-    if (base === 10 || this.proven[pc] === 1) {
+    if (!checked) {
       w.byte(OP.i32_wrap_i64);
       return;
     }
     this.tagsMissing(size, need);
-    w.byte(OP.if).byte(VOID);
-    this.fault(pc, size, need);
-    w.byte(OP.end);
+    this.exitIf(EXIT_FAULT);
     this.loadA();
   }
 
@@ -421,15 +476,6 @@ class FunctionEmitter {
     w.byte(OP.i32_and);
     if (need === TAG_READ || need === TAG_WRITE) w.byte(OP.i32_eqz);
     else this.i32(need), w.byte(OP.i32_ne);
-  }
-
-  /** Inside an `if`: record what faulted (the address is in t) and leave for the fault path. */
-  private fault(pc: number, size: number, need: number): void {
-    this.i32(pc);
-    this.w.byte2(OP.local_set, L_PC);
-    this.i32(size | (need << 8));
-    this.w.byte2(OP.local_set, L_INFO);
-    this.exitTo(EXIT_FAULT);
   }
 
   private loadA(): void {
@@ -486,19 +532,19 @@ class FunctionEmitter {
 
   private alu(wide: boolean, op: number, x: boolean, dst: number, src: number, off: number, imm: number): void {
     const w = this.w;
-    const simple = ALU_OPS[op];
-    if (wide && simple) {
+    const simple = (wide ? ALU_OPS_64 : ALU_OPS_32)[op >> 4]!;
+    if (wide && simple !== 0) {
       // The common forms in two writes: r op= r, and r op= a small constant.
       if (x) w.byte4(OP.local_get, REG_LOCAL[dst]!, OP.local_get, REG_LOCAL[src]!);
       else if (imm >= -64 && imm < 64) w.byte4(OP.local_get, REG_LOCAL[dst]!, OP.i64_const, imm & 0x7f);
       else w.byte2(OP.local_get, REG_LOCAL[dst]!).byte(OP.i64_const).s32(imm);
-      w.byte3(simple[0], OP.local_set, REG_LOCAL[dst]!);
+      w.byte3(simple, OP.local_set, REG_LOCAL[dst]!);
       return;
     }
-    if (simple) {
+    if (simple !== 0) {
       this.dstVal(wide, dst);
       this.operand(wide, x, src, imm);
-      w.byte(wide ? simple[0] : simple[1]);
+      w.byte(simple);
       return this.finish(wide, dst);
     }
     switch (op) {
@@ -791,6 +837,6 @@ class FunctionEmitter {
     if (op === 0x40) {
       w.byte(narrow ? OP.i32_and : OP.i64_and);
       if (!narrow) w.byte(OP.i64_eqz).byte(OP.i32_eqz);
-    } else w.byte(narrow ? JMP_OPS[op]![1] : JMP_OPS[op]![0]);
+    } else w.byte((narrow ? JMP_OPS_32 : JMP_OPS_64)[op >> 4]!);
   }
 }
