@@ -4,7 +4,6 @@
 
 import { Worker } from 'node:worker_threads';
 import { preferBundle } from './bundle-choice.js';
-import { avoidFastApiCallCrash } from './v8-crash-workaround.js';
 import type { WorkerOutcome } from './worker-protocol.js';
 
 export interface GuestThread {
@@ -29,7 +28,6 @@ function entry(): URL {
 }
 
 function spawn(): GuestThread {
-  avoidFastApiCallCrash();
   const worker = new Worker(entry());
   let abandon: () => void = () => {};
   const exited = new Promise<void>((resolve) => {

@@ -9,8 +9,13 @@
 // did not help the VM case). The cost is a slightly slower call into those Node built-ins from
 // optimized code.
 //
-// TurboFan reads the flag whenever it optimizes a function, so setting it before the guest's thread
-// starts covers all the code of that thread.
+// When to set it. TurboFan reads the flag whenever it optimizes a function, and V8 picks how a Wasm
+// module calls each import when it is instantiated; so the guest's thread sets it right before it
+// instantiates the guest, after its own start-up, when next to nothing has been optimized yet and
+// the guest's imports are still to be linked. Not earlier: V8 flags are part of the hash that
+// Node's built-in code cache is checked against, so once the flag is set every Node internal
+// module a thread loads afterwards is compiled from source. Set before the thread started, it
+// cost the thread's start-up about 40 ms (a third of `wbpf run`'s cold start).
 
 import { setFlagsFromString } from 'node:v8';
 

@@ -13,6 +13,7 @@ import { type OpenBackendOptions, openBackend } from './backends.js';
 import { SharedFdTable } from './fd-table.js';
 import { StopFlag } from './stop-flag.js';
 import { trapReport } from './trap.js';
+import { avoidFastApiCallCrash } from './v8-crash-workaround.js';
 import { WASI_MODULE, loadWasi, wasiImports } from './wasi.js';
 import { type Inbox, openInbox } from './worker-inbox.js';
 import type { WorkerInput, WorkerKernelBtf, WorkerOutcome } from './worker-protocol.js';
@@ -80,6 +81,7 @@ async function run(input: WorkerInput, inbox: Inbox): Promise<WorkerOutcome> {
     ...host?.imports(),
   };
   try {
+    avoidFastApiCallCrash();
     const instance = await WebAssembly.instantiate(input.module, imports);
     memory = new GuestMemory(instance.exports.memory as WebAssembly.Memory);
     host?.bind(instance);
