@@ -134,6 +134,7 @@ int main(int argc, char **argv)
 	}
 	say("ready");
 	status = measure(&rb, argv + 1);
+	wbpf_buffer_close(&rb);
 	wbpf_object_close(&obj);
 	return status;
 }

@@ -100,6 +100,7 @@ int main(int argc, char **argv)
 			break;
 		}
 	}
+	wbpf_buffer_close(&rb);
 out:
 	wbpf_object_close(&obj);
 	return err < 0 ? 1 : 0;

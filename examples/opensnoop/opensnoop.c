@@ -122,6 +122,7 @@ int main(int argc, char **argv)
 			break;
 		}
 	}
+	wbpf_buffer_close(&events);
 out:
 	wbpf_object_close(&obj);
 	return err < 0 ? 1 : 0;

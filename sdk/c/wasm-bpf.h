@@ -22,6 +22,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #ifdef __cplusplus
@@ -147,11 +148,14 @@ struct wbpf_buffer {
 	int fd;
 	wbpf_sample_fn fn;
 	void *ctx;
+	char *data; /* where the host copies records, WBPF_POLL_BUFFER_SIZE bytes */
 };
 
-/* Records larger than this are truncated by the host. */
+/* Records larger than this are truncated by the host, which copies as many whole records per
+ * batch as fit. The buffer lives on the heap, one per wbpf_buffer: on the guest's stack (64 KiB by
+ * default, and Wasm has no guard page) it had to stay small, and records over 4 KiB were cut. */
 #ifndef WBPF_POLL_BUFFER_SIZE
-#define WBPF_POLL_BUFFER_SIZE 4096
+#define WBPF_POLL_BUFFER_SIZE 65536
 #endif
 
 /* --- minimal ELF64 little-endian reader (BPF objects are ELF64; the wasm side reads them with
@@ -418,6 +422,9 @@ static inline int wbpf_buffer_open(struct wbpf_buffer *buf, const struct wbpf_ob
 	int fd = wbpf_map_fd(obj, map);
 	if (fd < 0)
 		return fd;
+	buf->data = malloc(WBPF_POLL_BUFFER_SIZE);
+	if (!buf->data)
+		return -WBPF_ENOMEM;
 	buf->handle = obj->handle;
 	buf->fd = fd;
 	buf->fn = fn;
@@ -425,16 +432,24 @@ static inline int wbpf_buffer_open(struct wbpf_buffer *buf, const struct wbpf_ob
 	return 0;
 }
 
+/* Frees what wbpf_buffer_open allocated; the buffer can be opened again afterwards. */
+static inline void wbpf_buffer_close(struct wbpf_buffer *buf)
+{
+	free(buf->data);
+	buf->data = NULL;
+}
+
 /* Waits up to timeout_ms (<= 0 means 100 ms, as in the reference SDK, so a guest loop never
  * blocks forever) and delivers the records that arrived. Returns a host-defined count >= 0 or
  * a negative errno (-WBPF_EINTR when the runtime asks the guest to stop). */
 static inline int wbpf_buffer_poll(struct wbpf_buffer *buf, int timeout_ms)
 {
-	char data[WBPF_POLL_BUFFER_SIZE];
+	if (!buf->data)
+		return -WBPF_EINVAL;
 	if (timeout_ms <= 0)
 		timeout_ms = 100;
 	return wasm_bpf_buffer_poll(buf->handle, buf->fd, (int32_t)(uintptr_t)buf->fn,
-	                            (uint32_t)(uintptr_t)buf->ctx, data, (int)sizeof(data),
+	                            (uint32_t)(uintptr_t)buf->ctx, buf->data, WBPF_POLL_BUFFER_SIZE,
 	                            timeout_ms);
 }
 

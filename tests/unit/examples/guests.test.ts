@@ -237,7 +237,7 @@ describe('example guests follow the wasm-bpf ABI', () => {
       [1n, 'handle_exit', null],
     ]);
     expect(run.calls.find((c) => c.fn === 'map_fd_by_name')?.args).toEqual([1n, 'rb']);
-    expect(run.calls.find((c) => c.fn === 'poll')?.args).toEqual([1n, 7, 0, 4096, 100]);
+    expect(run.calls.find((c) => c.fn === 'poll')?.args).toEqual([1n, 7, 0, 65536, 100]);
     expect(run.stdout.split('\n').map((l) => l.trim().split(/\s+/))).toEqual([
       ['EVENT', 'COMM', 'PID', 'PPID', 'FILENAME/EXIT', 'CODE'],
       ['EXEC', 'sh', '42', '1', '/bin/sh'],
