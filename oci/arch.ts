@@ -41,8 +41,13 @@ export function layerArch(layer: Descriptor): string | undefined {
   return layer.annotations?.[BPF_ARCH_ANNOTATION];
 }
 
+/** An object layer's name: its title, or its digest for an untitled one. */
+export function objectTitle(layer: Descriptor): string {
+  return layer.annotations?.[ANNOTATION_TITLE] ?? layer.digest;
+}
+
 function describeLayer(layer: Descriptor): string {
-  const title = layer.annotations?.[ANNOTATION_TITLE] ?? layer.digest;
+  const title = objectTitle(layer);
   const arch = layerArch(layer);
   return arch ? `${title} (${arch})` : title;
 }
@@ -54,7 +59,7 @@ function describeLayer(layer: Descriptor): string {
 export function selectObjects(layers: readonly Descriptor[], arch: string, what: string): Descriptor[] {
   const byTitle = new Map<string, Descriptor[]>();
   for (const layer of layers) {
-    const title = layer.annotations?.[ANNOTATION_TITLE] ?? layer.digest;
+    const title = objectTitle(layer);
     byTitle.set(title, [...(byTitle.get(title) ?? []), layer]);
   }
   const chosen: Descriptor[] = [];

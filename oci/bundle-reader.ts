@@ -8,7 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import { FormatError, WbpfError } from '../host-bindings/errors.js';
 import { parseManifest, validateTitle, type Descriptor, type ImageManifest } from './manifest.js';
 import { CAPABILITIES_ANNOTATION, CAPABILITIES_CONFIG_KEY } from './bundle.js';
-import { BPF_ARCH_ANNOTATION, hostArch, selectObjects, validateArch } from './arch.js';
+import { BPF_ARCH_ANNOTATION, hostArch, layerArch, objectTitle, selectObjects, validateArch } from './arch.js';
 import { fetchReferrer, mayHaveObjectReferrer, newestReferrer } from './referrers.js';
 import {
   ANNOTATION_TITLE,
@@ -116,8 +116,8 @@ async function referredObjects(target: Target, subject: Descriptor, listed: Desc
 
 function checkArches(objects: Descriptor[], what: string): void {
   for (const l of objects) {
-    const arch = l.annotations?.[BPF_ARCH_ANNOTATION];
-    if (arch !== undefined) validateArch(arch, `${what}: eBPF object ${l.annotations?.[ANNOTATION_TITLE] ?? l.digest} (${BPF_ARCH_ANNOTATION})`);
+    const arch = layerArch(l);
+    if (arch !== undefined) validateArch(arch, `${what}: eBPF object ${objectTitle(l)} (${BPF_ARCH_ANNOTATION})`);
   }
 }
 

@@ -8,6 +8,7 @@ import { Writable } from 'node:stream';
 import { WbpfError } from '../host-bindings/errors.js';
 import { hostArch, selectObjects } from '../oci/arch.js';
 import { readBundle } from '../oci/bundle-reader.js';
+import { ANNOTATION_TITLE } from '../oci/media-types.js';
 import type { Descriptor } from '../oci/manifest.js';
 import { localName, pull } from '../oci/client.js';
 import type { CopyProgress } from '../oci/copy.js';
@@ -66,12 +67,12 @@ export async function resolveGuest(arg: string, opts: ResolveGuestOptions = {}):
   const view = await readBundle(store, desc);
   const wasmPath = store.blobPath(view.wasm.digest);
   const selected = selectObjects(view.objects, hostArch(), `run ${name}`);
-  const objects = selected.map((o) => ({ title: o.annotations?.['org.opencontainers.image.title'] ?? o.digest.replace(':', '-'), path: store.blobPath(o.digest) }));
+  const objects = selected.map((o) => ({ title: o.annotations?.[ANNOTATION_TITLE] ?? o.digest.replace(':', '-'), path: store.blobPath(o.digest) }));
   await verifyStored(wasmPath, view.wasm, 'guest', name);
   await Promise.all(selected.map((o, i) => verifyStored(objects[i]!.path, o, `eBPF object ${objects[i]!.title}`, name)));
   const resolved: ResolvedGuest = { wasmPath, reference: name, digest: view.descriptor.digest, objects };
   if (view.capabilities !== undefined) resolved.capabilities = view.capabilities;
-  const title = view.wasm.annotations?.['org.opencontainers.image.title'];
+  const title = view.wasm.annotations?.[ANNOTATION_TITLE];
   if (title) resolved.title = title;
   return resolved;
 }

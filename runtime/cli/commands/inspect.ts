@@ -6,7 +6,7 @@ import type { BundleView } from '../../../oci/bundle-reader.js';
 import type { LayoutStore } from '../../../oci/layout-store.js';
 import type { Target } from '../../../oci/target.js';
 import type { BundleCapabilities } from '../../bundle-capabilities.js';
-import { BPF_ARCH_ANNOTATION } from '../../../oci/arch.js';
+import { layerArch } from '../../../oci/arch.js';
 import type { Descriptor } from '../../../oci/manifest.js';
 import { ANNOTATION_TITLE } from '../../../oci/media-types.js';
 import { UsageError, type CliCommand, type CliIo } from '../command.js';
@@ -57,7 +57,7 @@ function printBundle(io: CliIo, name: string, view: BundleView): void {
 }
 
 function layerLine(i: number, l: Descriptor): string {
-  const arch = l.annotations?.[BPF_ARCH_ANNOTATION];
+  const arch = layerArch(l);
   return `  ${i}  ${l.annotations?.[ANNOTATION_TITLE] ?? '(untitled)'}${arch ? ` [${arch}]` : ''}  ${l.mediaType}  ${humanSize(l.size)}  ${l.digest}\n`;
 }
 
