@@ -321,19 +321,7 @@ export class RegistryRepository implements Target {
       if (offset + pendingLength !== desc.size) throw new WbpfError(`${what}: content is ${offset + pendingLength} bytes, the descriptor says ${desc.size}`);
       const actual = hash && `${parseDigest(desc.digest).algorithm}:${hash.digest('hex')}`;
       if (actual && actual !== desc.digest) throw new WbpfError(`${what}: content digest is ${actual}, refusing to upload it as ${desc.digest}`);
-      const putUrl = new URL(location);
-      putUrl.searchParams.set('digest', desc.digest);
-      const put = await this.client.request({
-        method: 'PUT',
-        url: putUrl,
-        headers: { 'content-type': 'application/octet-stream' },
-        ...(pendingLength > 0 ? { body: pending } : {}),
-        scopes: this.scopes,
-        what,
-        retry: false,
-      });
-      if (put.status !== 201 && put.status !== 204) throw await registryError(put, what);
-      await drain(put);
+      await this.commitUpload(location, desc, what, pendingLength > 0 ? pending : undefined);
     } catch (e) {
       await this.cancelUpload(location);
       content.destroy();
@@ -378,14 +366,28 @@ export class RegistryRepository implements Target {
     }
     await drain(patch);
     location = this.nextLocation(patch, location, what);
-    const putUrl = new URL(location);
-    putUrl.searchParams.set('digest', desc.digest);
-    const put = await this.client.request({ method: 'PUT', url: putUrl, headers: { 'content-type': 'application/octet-stream' }, scopes: this.scopes, what, retry: false });
-    if (put.status !== 201 && put.status !== 204) {
-      const err = await registryError(put, what);
+    try {
+      await this.commitUpload(location, desc, what);
+    } catch (e) {
       await this.cancelUpload(location);
-      throw err;
+      throw e;
     }
+  }
+
+  /** The closing PUT of an upload session (with the last bytes, if any), naming the blob's digest. */
+  private async commitUpload(location: URL, desc: Descriptor, what: string, last?: Buffer[]): Promise<void> {
+    const url = new URL(location);
+    url.searchParams.set('digest', desc.digest);
+    const put = await this.client.request({
+      method: 'PUT',
+      url,
+      headers: { 'content-type': 'application/octet-stream' },
+      ...(last ? { body: last } : {}),
+      scopes: this.scopes,
+      what,
+      retry: false,
+    });
+    if (put.status !== 201 && put.status !== 204) throw await registryError(put, what);
     await drain(put);
   }
 
