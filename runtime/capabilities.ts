@@ -81,10 +81,10 @@ export function readDeclaration(value: unknown, source: string): DeclaredCapabil
 }
 
 /** Wraps `backend` so that loads and attaches outside the policy fail with EPERM. */
-export function guardBackend(backend: Backend, policy: CapabilityPolicy, options: { log?: (line: string) => void } = {}): Backend {
+export function guardBackend(backend: Backend, policy: CapabilityPolicy): Backend {
   const allowance = toAllowance(policy.allow);
   if (allowance.all) return backend;
-  return new GuardedBackend(backend, policy, allowance, options.log);
+  return new GuardedBackend(backend, policy, allowance);
 }
 
 function toAllowance(allow: string[]): Allowance {
@@ -142,7 +142,6 @@ class GuardedBackend implements Backend {
     private readonly inner: Backend,
     private readonly policy: CapabilityPolicy,
     private readonly allowance: Allowance,
-    private readonly log?: (line: string) => void,
   ) {
     this.kind = inner.kind;
     const declared = policy.declared;
@@ -189,12 +188,10 @@ class GuardedBackend implements Backend {
   private checkAttach(program: ProgramSpec, target: string | undefined): void {
     const point = normalizePoint(attachPoint(program, target));
     if (matches(this.declaredPoints, point) || matches(this.allowance.attachPoints, point)) return;
-    const error = new ErrnoError(
+    throw new ErrnoError(
       `${this.notDeclared()}: attach point ${point} of program "${program.name}"; to allow: --allow attach:${point} (or --allow all)`,
       ERRNO.EPERM,
     );
-    this.log?.(`wbpf: wasm_attach_bpf_program: attach "${program.name}": ${error.message}`);
-    throw error;
   }
 
   private notDeclared(): string {

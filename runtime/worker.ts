@@ -62,8 +62,7 @@ async function run(input: WorkerInput, inbox: Inbox): Promise<WorkerOutcome> {
     }
     if (input.capabilities) {
       const { guardBackend } = await import('./capabilities.js');
-      // The ABI reports failed attaches only when verbose; a refusal must always be seen.
-      backend = guardBackend(backend, input.capabilities, input.verbose ? {} : { log });
+      backend = guardBackend(backend, input.capabilities);
     }
   }
   let memory: GuestMemory | null = null;

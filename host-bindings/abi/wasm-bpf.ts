@@ -156,32 +156,32 @@ export class WasmBpfHost {
 
   attach(handle: bigint, namePtr: number, targetPtr: number): number {
     const entry = this.handles.object(handle);
-    if (!entry) return this.fail('wasm_attach_bpf_program', `unknown object handle ${handle}`, EINVAL);
+    if (!entry) return this.report('wasm_attach_bpf_program', `unknown object handle ${handle}`, EINVAL);
     const name = this.string(namePtr);
-    if (name === null) return this.fail('wasm_attach_bpf_program', `program name at ${namePtr >>> 0} is not a NUL-terminated string in guest memory`, EFAULT);
+    if (name === null) return this.report('wasm_attach_bpf_program', `program name at ${namePtr >>> 0} is not a NUL-terminated string in guest memory`, EFAULT);
     let target: string | undefined;
     if (targetPtr >>> 0 !== 0) {
       const text = this.string(targetPtr);
-      if (text === null) return this.fail('wasm_attach_bpf_program', `attach target at ${targetPtr >>> 0} is not a NUL-terminated string in guest memory`, EFAULT);
+      if (text === null) return this.report('wasm_attach_bpf_program', `attach target at ${targetPtr >>> 0} is not a NUL-terminated string in guest memory`, EFAULT);
       target = text === '' ? undefined : text;
     }
     try {
       entry.object.attach(name, target);
       return 0;
     } catch (error) {
-      return this.fail('wasm_attach_bpf_program', `attach "${name}": ${describe(error)}`, negativeErrno(error));
+      return this.report('wasm_attach_bpf_program', `attach "${name}": ${describe(error)}`, negativeErrno(error));
     }
   }
 
   mapFdByName(handle: bigint, namePtr: number): number {
     const entry = this.handles.object(handle);
-    if (!entry) return this.fail('wasm_bpf_map_fd_by_name', `unknown object handle ${handle}`, EINVAL);
+    if (!entry) return this.report('wasm_bpf_map_fd_by_name', `unknown object handle ${handle}`, EINVAL);
     const name = this.string(namePtr);
-    if (name === null) return this.fail('wasm_bpf_map_fd_by_name', `map name at ${namePtr >>> 0} is not a NUL-terminated string in guest memory`, EFAULT);
+    if (name === null) return this.report('wasm_bpf_map_fd_by_name', `map name at ${namePtr >>> 0} is not a NUL-terminated string in guest memory`, EFAULT);
     try {
       return this.handles.mapFd(entry, entry.object.map(name));
     } catch (error) {
-      return this.fail('wasm_bpf_map_fd_by_name', `map "${name}": ${describe(error)}`, negativeErrno(error));
+      return this.report('wasm_bpf_map_fd_by_name', `map "${name}": ${describe(error)}`, negativeErrno(error));
     }
   }
 
@@ -285,13 +285,13 @@ export class WasmBpfHost {
 
   closeObject(handle: bigint): number {
     const entry = this.handles.object(handle);
-    if (!entry) return this.fail('wasm_close_bpf_object', `unknown object handle ${handle}`, EINVAL);
+    if (!entry) return this.report('wasm_close_bpf_object', `unknown object handle ${handle}`, EINVAL);
     this.handles.remove(entry);
     try {
       entry.object.close();
       return 0;
     } catch (error) {
-      return this.fail('wasm_close_bpf_object', `close object ${handle}: ${describe(error)}`, negativeErrno(error));
+      return this.report('wasm_close_bpf_object', `close object ${handle}: ${describe(error)}`, negativeErrno(error));
     }
   }
 
@@ -324,8 +324,18 @@ export class WasmBpfHost {
     return 0n;
   }
 
+  /** A failure the guest may meet in its normal flow (a missing key, the end of a map): logged when verbose. */
   private fail(call: string, message: string, result: number): number {
     if (this.options.verbose) this.options.log(`wbpf: ${call}: ${message} (${result})`);
+    return result;
+  }
+
+  /**
+   * A failure of a one-off set-up call (attach, a map by name): always logged, because the guest
+   * only sees an errno and the host knows why (a refused declaration, no event source in the VM).
+   */
+  private report(call: string, message: string, result: number): number {
+    this.options.log(`wbpf: ${call}: ${message} (${result})`);
     return result;
   }
 

@@ -183,7 +183,7 @@ export class KernelObject implements LoadedObject {
 
   map(name: string): KernelMap {
     const m = this.maps.get(name);
-    if (!m) throw new ErrnoError(`no map "${name}" in object${this.what}`, ERRNO.ENOENT);
+    if (!m) throw new ErrnoError(`no map "${name}"${this.what}`, ERRNO.ENOENT);
     return m;
   }
 
@@ -206,7 +206,7 @@ export class KernelObject implements LoadedObject {
   private noProgram(name: string): ErrnoError {
     if (this.spec.programs.some((p) => p.name === name))
       return new ErrnoError(`program "${name}"${this.what} was not loaded (autoload is off for it)`, ERRNO.ENOENT);
-    return new ErrnoError(`no program "${name}" in object${this.what}`, ERRNO.ENOENT);
+    return new ErrnoError(`no program "${name}"${this.what}`, ERRNO.ENOENT);
   }
 
   close(): void {

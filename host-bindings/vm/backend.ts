@@ -151,14 +151,14 @@ export class VmObject implements LoadedObject {
 
   map(name: string): BpfMap {
     const m = this.maps.get(name);
-    if (!m) throw new ErrnoError(`no map "${name}" in object${this.of}`, ERRNO.ENOENT);
+    if (!m) throw new ErrnoError(`no map "${name}"${this.of}`, ERRNO.ENOENT);
     return m;
   }
 
   /** The VM program (for `vm.trigger`, `vm.testRun`, and as the value of prog-array slots: its id). */
   program(name: string): VmProgram {
     const p = this.programs.get(name);
-    if (!p) throw new ErrnoError(`no program "${name}" in object${this.of}`, ERRNO.ENOENT);
+    if (!p) throw new ErrnoError(`no program "${name}"${this.of}`, ERRNO.ENOENT);
     return p;
   }
 
@@ -173,8 +173,7 @@ export class VmObject implements LoadedObject {
   attach(programName: string, target?: string): Attachment {
     const what = `attach program "${programName}"${this.of}`;
     if (this.closed) throw new ErrnoError(`${what}: object is closed`, ERRNO.EBADF);
-    const p = this.programs.get(programName);
-    if (!p) throw new ErrnoError(`${what}: no such program`, ERRNO.ENOENT);
+    const p = this.program(programName);
     const spec = this.spec.programs.find((s) => s.name === programName)!;
     let att: Attachment;
     if (packetKind(p.type) !== 'none') att = this.sources.attachPacket(p, target);

@@ -112,7 +112,7 @@ describe.skipIf(!!skipReason)('wbpf run <ref>', () => {
     const maps = await wbpf('fresh2', ['run', '--timeout', '2s', '--allow', 'map:hash,map:array', tampered]);
     expect(maps.err).toContain(
       `wbpf: wasm_attach_bpf_program: attach "handle_exec": not declared by ${tampered}: attach point tracepoint/sched/sched_process_exec ` +
-        'of program "handle_exec"; to allow: --allow attach:tracepoint/sched/sched_process_exec (or --allow all)\n',
+        'of program "handle_exec"; to allow: --allow attach:tracepoint/sched/sched_process_exec (or --allow all) (-1)\n',
     );
     expect(maps.code).toBe(1);
 

@@ -67,11 +67,15 @@ describe('wasm_bpf imports over a test double backend', () => {
     expect(backend.objects.every((o) => o.closed)).toBe(true);
   });
 
-  it('always reports why a load failed, even without --verbose', async () => {
+  it('always reports why a load, an attach or a map lookup by name failed, even without --verbose', async () => {
     const { logs } = await runProbe(['errors', '/fx/probe.bpf.o'], new TestDoubleBackend());
     expect(logs.some((l) => /wasm_load_bpf_object: .*outside guest memory/.test(l))).toBe(true);
     expect(logs.some((l) => /wasm_load_bpf_object: .*size -1 is not positive/.test(l))).toBe(true);
-    expect(logs.filter((l) => !l.includes('wasm_load_bpf_object'))).toEqual([]);
+    expect(logs).toContain('wbpf: wasm_attach_bpf_program: attach "no_such_program": no program named "no_such_program" (-2)');
+    expect(logs).toContain('wbpf: wasm_attach_bpf_program: program name at 4294967280 is not a NUL-terminated string in guest memory (-14)');
+    expect(logs).toContain('wbpf: wasm_bpf_map_fd_by_name: map "no_such_map": no map named "no_such_map" (-2)');
+    // Calls that fail in a guest's normal flow (map operations, polls) stay quiet.
+    expect(logs.filter((l) => /wasm_bpf_map_operate|wasm_bpf_buffer_poll/.test(l))).toEqual([]);
   });
 
   it('logs every call with its arguments and result when verbose', async () => {

@@ -32,11 +32,11 @@ afterEach(() => {
   for (const b of opened.splice(0)) b.close();
 });
 
-function guarded(declaration: unknown, allow: string[] = [], log?: (line: string) => void): Backend {
+function guarded(declaration: unknown, allow: string[] = []): Backend {
   const inner = new VmBackend();
   opened.push(inner);
   const policy: CapabilityPolicy = { source: SOURCE, declared: declaration === null ? null : readDeclaration(declaration, SOURCE), allow: allow.flatMap(parseAllow) };
-  return guardBackend(inner, policy, log ? { log } : {});
+  return guardBackend(inner, policy);
 }
 
 function refusal(fn: () => unknown): ErrnoError {
@@ -144,16 +144,14 @@ describe('the guard', () => {
     expect(guarded(declaredBy(BOOTSTRAP), ['prog:tracing']).loadObject(object(RUNQLAT)).programNames()).toHaveLength(3);
   });
 
-  it('refuses an undeclared attach point after --allow let the object load, and reports it', () => {
-    const lines: string[] = [];
-    const backend = guarded(declaredBy(GO_STYLE), ['map:hash,map:array'], (line) => lines.push(line));
+  it('refuses an undeclared attach point after --allow let the object load', () => {
+    const backend = guarded(declaredBy(GO_STYLE), ['map:hash,map:array']);
     const loaded = backend.loadObject(object(BOOTSTRAP));
     const error = refusal(() => loaded.attach('handle_exit'));
     expect(error.message).toBe(
       `not declared by ${SOURCE}: attach point tracepoint/sched/sched_process_exit of program "handle_exit"; ` +
         'to allow: --allow attach:tracepoint/sched/sched_process_exit (or --allow all)',
     );
-    expect(lines).toEqual([`wbpf: wasm_attach_bpf_program: attach "handle_exit": ${error.message}`]);
   });
 
   it('lets --allow attach:<point> through, with a trailing * for any rest', () => {

@@ -118,7 +118,7 @@ for (const mode of ['interp', 'jit'] as const) {
       const obj = open();
       expect(() => obj.map('.rodata').update(new Uint8Array(4), new Uint8Array(4))).toThrow(/map ".rodata": update: read-only/);
       expect(() => obj.map('by_proto').update(new Uint8Array(4), new Uint8Array(8), 1n)).toThrow(/map "by_proto": update: EEXIST/);
-      expect(() => obj.map('nope')).toThrow(/no map "nope" in object of packet.bpf.o/);
+      expect(() => obj.map('nope')).toThrow(/no map "nope" of packet.bpf.o/);
     });
   });
 }
