@@ -12,7 +12,7 @@ export interface CommandEntry {
 }
 
 export const commands: CommandEntry[] = [
-  { name: 'run', summary: 'run a Wasm guest with the wasm-bpf host ABI', load: async () => (await import('./run.js')).runCommand },
+  { name: 'run', summary: 'Run a Wasm guest with the wasm-bpf host ABI', load: async () => (await import('./run.js')).runCommand },
   { name: 'build', summary: 'Build a bundle (guest + eBPF objects) into the local store', load: async () => (await import('./build.js')).buildCommand },
   { name: 'pull', summary: 'Pull a bundle from a registry into the local store', load: async () => (await import('./pull.js')).pullCommand },
   { name: 'push', summary: 'Push a bundle from the local store to a registry', load: async () => (await import('./push.js')).pushCommand },
@@ -25,6 +25,6 @@ export const commands: CommandEntry[] = [
   { name: 'save', summary: 'Save bundles to a tar archive (OCI image layout)', load: async () => (await import('./save.js')).saveCommand },
   { name: 'load', summary: 'Load bundles from a tar archive (OCI image layout)', load: async () => (await import('./load.js')).loadCommand },
   { name: 'prune', summary: 'Delete unreferenced blobs from the local store', load: async () => (await import('./prune.js')).pruneCommand },
-  { name: 'vm-exec', summary: 'run raw eBPF bytes in the built-in VM (bpf_conformance plugin protocol)', load: async () => (await import('./vm-exec.js')).vmExecCommand },
-  { name: 'test-run', summary: 'run one eBPF program on given input (BPF_PROG_TEST_RUN), in the VM or the kernel', load: async () => (await import('./test-run.js')).testRunCommand },
+  { name: 'vm-exec', summary: 'Run raw eBPF bytes in the built-in VM (bpf_conformance plugin protocol)', load: async () => (await import('./vm-exec.js')).vmExecCommand },
+  { name: 'test-run', summary: 'Run one eBPF program on given input (BPF_PROG_TEST_RUN), in the VM or the kernel', load: async () => (await import('./test-run.js')).testRunCommand },
 ];

@@ -168,7 +168,7 @@ function parseDir(spec: string): { host: string; guest: string } {
 
 export const runCommand: CliCommand = {
   name: 'run',
-  summary: 'run a Wasm guest with the wasm-bpf host ABI',
+  summary: 'Run a Wasm guest with the wasm-bpf host ABI',
   usage,
   async run(args: string[], io: CliIo): Promise<number> {
     const parsed = parseRunArgs(args);

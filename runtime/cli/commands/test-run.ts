@@ -138,7 +138,7 @@ async function runIn(a: TestRunArgs, objects: { name: string; bytes: Uint8Array 
 
 export const testRunCommand: CliCommand = {
   name: 'test-run',
-  summary: 'run one eBPF program on given input (BPF_PROG_TEST_RUN), in the VM or the kernel',
+  summary: 'Run one eBPF program on given input (BPF_PROG_TEST_RUN), in the VM or the kernel',
   usage: USAGE,
   async run(args: string[], io: CliIo): Promise<number> {
     const a = parseArgs(args);

@@ -31,7 +31,7 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
 
 export const vmExecCommand: CliCommand = {
   name: 'vm-exec',
-  summary: 'run raw eBPF bytes in the built-in VM (bpf_conformance plugin protocol)',
+  summary: 'Run raw eBPF bytes in the built-in VM (bpf_conformance plugin protocol)',
   usage: USAGE,
   async run(args: string[], io: CliIo): Promise<number> {
     let mode: EngineMode = 'interp';
