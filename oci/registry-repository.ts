@@ -499,8 +499,7 @@ export class RegistryRepository implements Target {
     } else {
       await drain(res);
     }
-    const index = await this.fallbackIndex(digest);
-    const list = index?.manifests ?? [];
+    const list = (await this.fallbackIndex(digest))?.index.manifests ?? [];
     return { manifests: artifactType ? list.filter((d) => d.artifactType === artifactType) : list, via: 'tag' };
   }
 
@@ -510,7 +509,8 @@ export class RegistryRepository implements Target {
     return `${algorithm.slice(0, 32)}-${encoded.slice(0, 64)}`.replace(/[^a-zA-Z0-9._-]/g, '-');
   }
 
-  private async fallbackIndex(digest: string): Promise<ImageIndex | undefined> {
+  /** The fallback index for `digest` and the index manifest's own digest, if the tag exists. */
+  private async fallbackIndex(digest: string): Promise<{ index: ImageIndex; digest: string } | undefined> {
     let fetched: { desc: Descriptor; bytes: Buffer };
     try {
       fetched = await this.fetchManifest(RegistryRepository.fallbackTag(digest));
@@ -524,7 +524,7 @@ export class RegistryRepository implements Target {
       throw new WbpfError(`referrers fallback tag ${RegistryRepository.fallbackTag(digest)} of ${this.name} does not hold an image index`);
     }
     const parsed = parseManifest(fetched.bytes, fetched.desc.mediaType);
-    return parsed.kind === 'index' ? parsed.index : undefined;
+    return parsed.kind === 'index' ? { index: parsed.index, digest: fetched.desc.digest } : undefined;
   }
 
   async listReferrers(digest: string, artifactType?: string): Promise<Descriptor[]> {
@@ -537,12 +537,19 @@ export class RegistryRepository implements Target {
     await this.addReferrer(subject.digest, referrer);
   }
 
-  /** After pushing a manifest with `subject`, keeps the fallback index up to date if the registry did not. */
+  /**
+   * After pushing a manifest with `subject`, keeps the fallback index up to date if the registry
+   * did not. The index it replaces is deleted, as oras does, so updates leave no untagged indexes
+   * behind; registries that refuse deletes (or this token's scope) keep it, which is harmless.
+   */
   async addReferrer(subject: string, referrer: Descriptor): Promise<void> {
-    const index: ImageIndex = (await this.fallbackIndex(subject)) ?? { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] };
+    const old = await this.fallbackIndex(subject);
+    const index: ImageIndex = old?.index ?? { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] };
     if (index.manifests.some((d) => d.digest === referrer.digest)) return;
     index.manifests.push(referrer);
     const bytes = Buffer.from(JSON.stringify(index));
-    await this.pushManifest({ mediaType: OCI_INDEX, digest: digestOf(bytes), size: bytes.length }, bytes, RegistryRepository.fallbackTag(subject));
+    const digest = digestOf(bytes);
+    await this.pushManifest({ mediaType: OCI_INDEX, digest, size: bytes.length }, bytes, RegistryRepository.fallbackTag(subject));
+    if (old && old.digest !== digest) await this.deleteManifest(old.digest).catch(() => undefined);
   }
 }

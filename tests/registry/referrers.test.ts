@@ -8,6 +8,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { readBundle } from '../../oci/bundle-reader.js';
 import { buildBundle, type BuiltBundle } from '../../oci/bundle.js';
 import { copyGraph } from '../../oci/copy.js';
+import { sha256Digest } from '../../oci/digest.js';
 import { pull, pullAllTags, push } from '../../oci/client.js';
 import { LayoutStore } from '../../oci/layout-store.js';
 import type { Descriptor } from '../../oci/manifest.js';
@@ -65,6 +66,25 @@ describe.skipIf(rigMissing)(`cncf images with an eBPF-objects referrer (skipped:
     expect((await repo.tags()).sort()).toEqual(['1', RegistryRepository.fallbackTag(built.descriptor.digest)]);
     await push(store, ref, undefined, { pool });
     expect((await repo.referrers(built.descriptor.digest)).manifests).toHaveLength(1);
+  });
+
+  it('deletes the fallback index an update replaces, so no untagged index is left behind', async () => {
+    const built = await cncf('gc');
+    const ref = `${reg.host}/rig/gc:1`;
+    await store.tag(built.descriptor, ref);
+    await push(store, ref, undefined, { pool });
+    const repo = repository(reg.host, 'rig/gc');
+    const tag = RegistryRepository.fallbackTag(built.descriptor.digest);
+    const first = await repo.resolve(tag);
+    // A second referrer of the same image (a signature, say): same empty config, no layers.
+    const second = { ...built.referrer!.manifest, artifactType: 'application/vnd.example.signature', layers: [] };
+    const bytes = Buffer.from(JSON.stringify(second));
+    const desc = { mediaType: built.referrer!.descriptor.mediaType, digest: sha256Digest(bytes), size: bytes.length };
+    await repo.pushManifest(desc, bytes);
+    await repo.indexReferrer(built.descriptor, referrerDescriptor(desc, second));
+    expect((await repo.referrers(built.descriptor.digest)).manifests.map((d) => d.artifactType)).toEqual([OBJECTS_TYPE, 'application/vnd.example.signature']);
+    expect((await repo.resolve(tag)).digest).not.toBe(first.digest);
+    expect(await repo.exists(first)).toBe(false);
   });
 
   it('pulls the image with its referrer, which the store keeps untagged; pull -a skips the fallback tag', async () => {
