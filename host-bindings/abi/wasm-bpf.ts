@@ -12,13 +12,14 @@
 // - GET_NEXT_KEY with key pointer 0 asks for the first key (libbpf's NULL convention) instead
 //   of reading a key at linear address 0.
 
-import type { Backend, BpfMap, RawRecordHandler, RecordHandler } from '../backend.js';
+import type { Backend, BpfMap, EventReader, RawRecordHandler, RecordHandler } from '../backend.js';
 import { ErrnoError } from '../errors.js';
 import { BPF_CMD, BPF_MAP_TYPE, ERRNO } from '../uapi.js';
 import { describe, negativeErrno } from './errno.js';
 import { GuestBatchSink } from './guest-batch-sink.js';
 import { GuestMemory, toAddress } from './guest-memory.js';
 import { HandleTable } from './handles.js';
+import { LostSampleReports } from './lost-samples.js';
 import { ringWalker } from './ring-walker.js';
 import { GuestStopped } from './stopped.js';
 
@@ -87,6 +88,7 @@ export class WasmBpfHost {
     return result | 0;
   };
   private readonly batches = new GuestBatchSink(this.onRawRecord);
+  private readonly lostSamples = new LostSampleReports((line) => this.options.log(line));
 
   constructor(private readonly options: WasmBpfHostOptions) {}
 
@@ -128,6 +130,7 @@ export class WasmBpfHost {
 
   /** Close every object the guest left open (close detaches their programs). */
   close(): void {
+    this.lostSamples.flush();
     for (const entry of this.handles.entries()) {
       this.handles.remove(entry);
       try {
@@ -212,8 +215,9 @@ export class WasmBpfHost {
     this.pollMax = maxSize | 0;
     this.inCallback = false;
     let batched = false;
+    let reader: EventReader | undefined;
     try {
-      const reader = map.reader();
+      reader = map.reader();
       // A poll from inside a batch's callback goes record by record: the sink is busy.
       const walker = reader.pollEntries && !this.batches.delivering ? ringWalker(callback) : null;
       if (walker) {
@@ -232,6 +236,7 @@ export class WasmBpfHost {
     } finally {
       if (batched) this.batches.end();
       [this.pollCallback, this.pollCtx, this.pollData, this.pollMax, this.inCallback] = outer;
+      if (reader) this.lostSamples.check(map.name, reader);
     }
   }
 

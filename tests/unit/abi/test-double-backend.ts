@@ -15,6 +15,8 @@ const CPUS = 2;
 class TestDoubleMap implements BpfMap {
   readonly entries = new Map<string, Uint8Array>();
   readonly records: Uint8Array[] = [];
+  /** What the reader reports as lost after each poll, in turn (then the last one). */
+  lostAfterPolls: bigint[] = [];
   readonly valueBufferSize: number;
 
   constructor(
@@ -59,10 +61,15 @@ class TestDoubleMap implements BpfMap {
 
   reader(): EventReader {
     const records = this.records;
+    const lostAfterPolls = this.lostAfterPolls;
+    let polls = 0;
     return {
-      lost: 0n,
+      get lost() {
+        return lostAfterPolls[Math.min(polls, lostAfterPolls.length) - 1] ?? 0n;
+      },
       close() {},
       poll(_timeoutMs: number, onRecord: RecordHandler): number {
+        polls++;
         let delivered = 0;
         while (records.length > 0) {
           const result = onRecord(records.shift()!);
@@ -116,12 +123,15 @@ export class TestDoubleBackend implements Backend {
   loadedBytes: Uint8Array[] = [];
   /** Records every object's ring buffer will hold when it is created. */
   pendingRecords: Uint8Array[] = [];
+  /** Lost counts every object's ring buffer reader reports, poll after poll. */
+  lostAfterPolls: bigint[] = [];
   closed = false;
 
   loadObject(bytes: Uint8Array): LoadedObject {
     this.loadedBytes.push(bytes);
     const object = new TestDoubleObject();
     object.maps.get('probe_rb')!.records.push(...this.pendingRecords);
+    object.maps.get('probe_rb')!.lostAfterPolls = this.lostAfterPolls;
     this.objects.push(object);
     return object;
   }

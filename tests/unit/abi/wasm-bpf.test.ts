@@ -96,6 +96,17 @@ describe('wasm_bpf imports over a test double backend', () => {
     expect(backend.objects[0]!.attached).toEqual([{ program: 'abi_probe_exec', target: undefined }]);
   });
 
+  it('tells the user about samples the buffer lost, which the guest cannot learn through the ABI', async () => {
+    const backend = new TestDoubleBackend();
+    backend.pendingRecords = [record(), record()];
+    backend.lostAfterPolls = [3n];
+    const { lines, logs } = await runProbe(['poll', '/fx/probe.bpf.o', '2', '16'], backend);
+    expect(lines).toContain('seen=2');
+    expect(logs).toEqual([
+      'wbpf: map "probe_rb": 3 samples lost (3 in all): the guest polls too slowly for the event rate, or the per-CPU buffers are too small',
+    ]);
+  });
+
   it('stops at a non-zero callback result and returns it', async () => {
     const backend = new TestDoubleBackend();
     backend.pendingRecords = [record(), record(), record(), record()];
