@@ -116,17 +116,25 @@ export class ArrayMap extends VmMap {
   }
 }
 
-/** HASH, PERCPU_HASH, LRU_HASH, LRU_PERCPU_HASH: preallocated slots, like the kernel's default. */
+/**
+ * HASH, PERCPU_HASH, LRU_HASH, LRU_PERCPU_HASH: preallocated slots, like the kernel's default.
+ * get_next_key walks the slots in order, so lookups and updates never change where a walk goes
+ * (the kernel walks its buckets); LRU maps keep their use order apart, in a list over the slots.
+ */
 export class HashMap extends VmMap {
   private readonly base: number;
-  private readonly index = new Map<number | string, number>(); // key → slot, in insertion (LRU: use) order
+  private readonly index = new Map<number | string, number>(); // key → slot
+  /** Each slot's key, undefined while the slot is free. */
+  private readonly slotKey: (number | string | undefined)[];
   private readonly freeSlots: number[] = [];
-  private readonly lru: boolean;
+  private readonly lru: LruOrder | null;
 
   constructor(id: number, spec: VmMapSpec, mem: VmMemory, cpus: number) {
     super(id, spec, mem, cpus);
-    this.lru = spec.type === BPF_MAP_TYPE.LRU_HASH || spec.type === BPF_MAP_TYPE.LRU_PERCPU_HASH;
+    const lru = spec.type === BPF_MAP_TYPE.LRU_HASH || spec.type === BPF_MAP_TYPE.LRU_PERCPU_HASH;
+    this.lru = lru ? new LruOrder(spec.maxEntries) : null;
     this.base = mem.alloc(this.slotSize * spec.maxEntries, TAG_RW, `map "${spec.name}"`);
+    this.slotKey = new Array<number | string | undefined>(spec.maxEntries).fill(undefined);
     for (let i = spec.maxEntries - 1; i >= 0; i--) this.freeSlots.push(i);
   }
 
@@ -170,10 +178,7 @@ export class HashMap extends VmMap {
   private lookupKey(k: number | string): number {
     const slot = this.index.get(k);
     if (slot === undefined) return 0;
-    if (this.lru) {
-      this.index.delete(k);
-      this.index.set(k, slot);
-    }
+    this.lru?.use(slot);
     return this.base + slot * this.slotSize;
   }
 
@@ -187,14 +192,15 @@ export class HashMap extends VmMap {
       slot = this.freeSlots.pop();
       if (slot === undefined) {
         if (!this.lru) return -ERRNO.E2BIG;
-        const [oldest, oldSlot] = this.index.entries().next().value as [number | string, number];
-        this.index.delete(oldest);
-        slot = oldSlot;
+        slot = this.lru.oldest();
+        this.index.delete(this.slotKey[slot]!);
       }
+      this.index.set(k, slot);
+      this.slotKey[slot] = k;
       // A new element starts zeroed, as the kernel allocates it (other CPUs' copies included).
       this.mem.u8.fill(0, this.base + slot * this.slotSize, this.base + (slot + 1) * this.slotSize);
-    } else this.index.delete(k);
-    this.index.set(k, slot);
+    }
+    this.lru?.use(slot);
     this.copyIn(this.base + slot * this.slotSize, value, fromUser);
     return 0;
   }
@@ -204,25 +210,66 @@ export class HashMap extends VmMap {
     const slot = this.index.get(k);
     if (slot === undefined) return -ERRNO.ENOENT;
     this.index.delete(k);
+    this.slotKey[slot] = undefined;
+    this.lru?.remove(slot);
     this.freeSlots.push(slot);
     return 0;
   }
 
   nextKeyOf(key: Uint8Array | null): Uint8Array | undefined {
-    const keys = [...this.index.keys()];
-    let i = 0;
-    if (key !== null) {
-      const at = keys.indexOf(HashMap.keyString(key, this.spec.keySize));
-      i = at < 0 ? 0 : at + 1; // an unknown key restarts from the first, as the kernel does
+    const slot = key === null ? undefined : this.index.get(HashMap.keyString(key, this.spec.keySize));
+    // An unknown key (deleted during the walk, say) restarts from the first, as the kernel does.
+    for (let s = slot === undefined ? 0 : slot + 1; s < this.slotKey.length; s++) {
+      const k = this.slotKey[s];
+      if (k !== undefined) return this.keyBytes(k);
     }
-    const k = keys[i];
-    return k === undefined ? undefined : this.keyBytes(k);
+    return undefined;
   }
 
   override close(): void {
     // Compiled programs may still hold this map's lookup: after close it finds nothing, never freed memory.
     this.index.clear();
+    this.slotKey.fill(undefined);
     this.mem.free(this.base, this.slotSize * this.spec.maxEntries);
+  }
+}
+
+/** Use order of an LRU map's slots: a doubly linked list over slot numbers, least recent first. */
+class LruOrder {
+  private readonly prev: Int32Array;
+  private readonly next: Int32Array;
+  private head = -1;
+  private tail = -1;
+
+  constructor(slots: number) {
+    this.prev = new Int32Array(slots).fill(-1);
+    this.next = new Int32Array(slots).fill(-1);
+  }
+
+  /** Makes `slot` the most recently used (adding it when it is not in the list). */
+  use(slot: number): void {
+    if (this.tail === slot) return;
+    this.remove(slot);
+    this.prev[slot] = this.tail;
+    this.next[slot] = -1;
+    if (this.tail >= 0) this.next[this.tail] = slot;
+    else this.head = slot;
+    this.tail = slot;
+  }
+
+  remove(slot: number): void {
+    const p = this.prev[slot]!, n = this.next[slot]!;
+    if (p < 0 && n < 0 && this.head !== slot) return; // not in the list
+    if (p >= 0) this.next[p] = n;
+    else this.head = n;
+    if (n >= 0) this.prev[n] = p;
+    else this.tail = p;
+    this.prev[slot] = this.next[slot] = -1;
+  }
+
+  /** The least recently used slot; only called when every slot is in use. */
+  oldest(): number {
+    return this.head;
   }
 }
 

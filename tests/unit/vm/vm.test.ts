@@ -1,6 +1,6 @@
 // Maps, helpers, tail calls, test runs and host triggers of the VM, in both engines.
 import { afterEach, describe, expect, it } from 'vitest';
-import { BPF_MAP_TYPE, BPF_PROG_TYPE, ERRNO } from '../../../host-bindings/uapi.js';
+import { BPF_MAP_TYPE, BPF_PROG_TYPE, BPF_UPDATE, ERRNO } from '../../../host-bindings/uapi.js';
 import { Vm } from '../../../host-bindings/vm/vm.js';
 import type { PerfEventArrayMap, RingBufMap } from '../../../host-bindings/vm/ring-buffers.js';
 import { load, le32, le64, MODES } from './build.js';
@@ -85,6 +85,38 @@ for (const mode of MODES) {
       expect(l.updateElem(le32(3), le32(3), 0, true)).toBe(0);
       expect(l.lookupAddr(le32(2))).toBe(0);
       expect(l.lookupAddr(le32(1))).not.toBe(0);
+    });
+
+    it('hash walks visit every key once while the walker looks up and updates them (LRU too), as in the kernel', () => {
+      newVm();
+      for (const type of [BPF_MAP_TYPE.HASH, BPF_MAP_TYPE.LRU_HASH]) {
+        const m = vm.createMap({ name: `w${type}`, type, keySize: 4, valueSize: 4, maxEntries: 64, flags: 0 });
+        for (let k = 0; k < 50; k++) m.updateElem(le32(k * 7), le32(k), 0, true);
+        const seen: number[] = [];
+        for (let key = m.nextKeyOf(null); key; key = m.nextKeyOf(key)) {
+          const k = new DataView(key.buffer).getUint32(0, true);
+          seen.push(k);
+          expect(m.lookupAddr(key)).not.toBe(0);
+          expect(m.updateElem(key, le32(0), BPF_UPDATE.EXIST, true)).toBe(0);
+        }
+        expect(seen.sort((a, b) => a - b)).toEqual(Array.from({ length: 50 }, (_, k) => k * 7));
+      }
+    });
+
+    it('LRU hash evicts by use, whatever the walk order', () => {
+      newVm();
+      const l = vm.createMap({ name: 'l', type: BPF_MAP_TYPE.LRU_HASH, keySize: 4, valueSize: 4, maxEntries: 3, flags: 0 });
+      for (const k of [1, 2, 3]) l.updateElem(le32(k), le32(k), 0, true);
+      l.lookupAddr(le32(1));
+      l.updateElem(le32(2), le32(20), 0, true); // an update is a use too
+      l.updateElem(le32(4), le32(4), 0, true); // evicts 3
+      expect(l.lookupAddr(le32(3))).toBe(0);
+      l.deleteElem(le32(1));
+      l.updateElem(le32(5), le32(5), 0, true); // takes 1's free slot: nothing evicted
+      l.updateElem(le32(6), le32(6), 0, true); // evicts 2, the least recent of 2, 4, 5
+      const keys: number[] = [];
+      for (let key = l.nextKeyOf(null); key; key = l.nextKeyOf(key)) keys.push(new DataView(key.buffer).getUint32(0, true));
+      expect(keys.sort()).toEqual([4, 5, 6]);
     });
 
     it('queue and stack maps: push, pop, peek', () => {
