@@ -43,3 +43,4 @@ build runqlat yes
 build opensnoop yes
 # Imitates a TinyGo guest: its callback is the export "go-callback", so no table is exported.
 build go-style no
+build xdp-stats yes

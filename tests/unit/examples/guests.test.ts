@@ -196,7 +196,7 @@ function event(fields: Array<[number, 'i32' | 'u64' | string, number | bigint | 
 }
 
 describe('example guests follow the wasm-bpf ABI', () => {
-  it.each(['bootstrap', 'runqlat', 'opensnoop', 'go-style'])('%s imports only ABI functions, with the ABI signatures', (name) => {
+  it.each(['bootstrap', 'runqlat', 'opensnoop', 'go-style', 'xdp-stats'])('%s imports only ABI functions, with the ABI signatures', (name) => {
     const imports = readImports(wasmOf(name));
     const bpf = [...imports].filter(([key]) => !key.startsWith('wasi_snapshot_preview1.'));
     expect(bpf.length).toBeGreaterThan(0);
@@ -204,7 +204,7 @@ describe('example guests follow the wasm-bpf ABI', () => {
   });
 
   it('C guests export their table; go-style exports go-callback instead', () => {
-    for (const name of ['bootstrap', 'runqlat', 'opensnoop']) {
+    for (const name of ['bootstrap', 'runqlat', 'opensnoop', 'xdp-stats']) {
       const exports = WebAssembly.Module.exports(new WebAssembly.Module(wasmOf(name))).map((e) => e.name);
       expect(exports.sort()).toEqual(['__indirect_function_table', '_start', 'memory']);
     }

@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 const root = resolve(import.meta.dirname, '../../..');
-const examples = ['bootstrap', 'runqlat', 'opensnoop', 'go-style'];
+const examples = ['bootstrap', 'runqlat', 'opensnoop', 'go-style', 'xdp-stats'];
 
 const has = (shell: string) => spawnSync('sh', ['-c', shell]).status === 0;
 
