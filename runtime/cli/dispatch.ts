@@ -19,7 +19,7 @@ async function findCommand(name: string): Promise<CliCommand | undefined> {
   return command;
 }
 
-function version(): string {
+export function wbpfVersion(): string {
   // Works from runtime/cli (sources) and dist/runtime/cli (compiled): walk up to package.json.
   let dir = dirname(fileURLToPath(import.meta.url));
   for (;;) {
@@ -59,7 +59,7 @@ export async function dispatch(argv: string[], io: CliIo): Promise<number> {
     return 0;
   }
   if (name === '--version' || name === '-V') {
-    io.stdout.write(`wbpf ${version()}\n`);
+    io.stdout.write(`wbpf ${wbpfVersion()}\n`);
     return 0;
   }
   const command = await findCommand(name);

@@ -25,6 +25,7 @@ export const commands: CommandEntry[] = [
   { name: 'save', summary: 'Save bundles to a tar archive (OCI image layout)', load: async () => (await import('./save.js')).saveCommand },
   { name: 'load', summary: 'Load bundles from a tar archive (OCI image layout)', load: async () => (await import('./load.js')).loadCommand },
   { name: 'prune', summary: 'Delete unreferenced blobs from the local store', load: async () => (await import('./prune.js')).pruneCommand },
+  { name: 'info', summary: 'Show what this machine offers: backends, kernel features, the local store', load: async () => (await import('./info.js')).infoCommand },
   { name: 'vm-exec', summary: 'Run raw eBPF bytes in the built-in VM (bpf_conformance plugin protocol)', load: async () => (await import('./vm-exec.js')).vmExecCommand },
   { name: 'test-run', summary: 'Run one eBPF program on given input (BPF_PROG_TEST_RUN), in the VM or the kernel', load: async () => (await import('./test-run.js')).testRunCommand },
 ];
