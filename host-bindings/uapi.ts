@@ -438,3 +438,9 @@ export const BPF_STACK_BUILD_ID = { EMPTY: 0, VALID: 1, IP: 2, SIZE: 32, IP_OFFS
 
 /** The kernel's sysctl_perf_event_max_stack default (PERF_MAX_STACK_DEPTH). */
 export const PERF_MAX_STACK_DEPTH = 127;
+
+/**
+ * Negative ld_abs/ld_ind offsets (linux/filter.h SKF_NET_OFF, SKF_LL_OFF): from NET_OFF on they
+ * count from the network header, from LL_OFF on from the link-layer (mac) header.
+ */
+export const SKF = { NET_OFF: -0x100000, LL_OFF: -0x200000 } as const;

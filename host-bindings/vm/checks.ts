@@ -5,21 +5,24 @@
 // 512-byte frame, bpf-to-bpf calls form no recursion and nest at most 8 deep, and every helper
 // is known and allowed. Then kind-check.ts follows register kinds through each function and
 // rejects reading uninitialised registers and helper arguments of a wrong kind, or of a value
-// the kernel refuses (const-args.ts: format strings, snprintf's data length). What these
-// checks cannot prove (pointer bounds, null checks, termination) is enforced at run time.
+// the kernel refuses (const-args.ts: format strings, snprintf's data length). Legacy packet
+// loads (ld_abs/ld_ind) follow ld-abs.ts: socket filter and tc programs, main function only.
+// What these checks cannot prove (pointer bounds, null checks, termination) is enforced at run
+// time.
 // Errors name the instruction: "pc 12 (ldxw %r1, [%r10-520]): ...".
 
 import { ERRNO } from '../uapi.js';
 import { ErrnoError } from '../errors.js';
 import {
   CLS_ALU, CLS_ALU64, CLS_JMP, CLS_JMP32, CLS_LD, CLS_LDX, CLS_ST, MODE_ATOMIC, MODE_MEM, MODE_MEMSX,
-  OP_CALL, OP_CALLX, OP_EXIT, OP_JA, OP_JA32, OP_LDDW, cls, formatInsn, sizeBytes, type Program,
+  OP_CALL, OP_CALLX, OP_EXIT, OP_JA, OP_JA32, OP_LDDW, cls, sizeBytes, type Program,
 } from './isa.js';
 import { MAX_FRAMES, STACK_FRAME } from './memory.js';
 import type { HelperSignature } from './arg-kinds.js';
 import { helperName, helperSignature } from './helpers.js';
 import { checkRegisterKinds } from './kind-check.js';
 import { constArgProblem, type ConstStringAt } from './const-args.js';
+import { describeInsn, isLegacyLoad, legacyLoadProblem, packetHeaders, type PacketHeaders } from './ld-abs.js';
 
 export interface CheckOptions {
   /** Returns why helper `id` may not be called here, or undefined when it may. */
@@ -33,6 +36,8 @@ export interface CheckOptions {
   helperSignature?(id: number): HelperSignature | undefined;
   /** Constant strings in read-only maps, for helpers that need one (const-args.ts); unchecked without. */
   constString?: ConstStringAt;
+  /** The program's type (BPF_PROG_TYPE), which decides whether legacy packet loads are allowed. */
+  progType?: number;
 }
 
 export interface FunctionInfo {
@@ -48,6 +53,8 @@ export interface CheckedProgram {
   /** Slots that are the target of some jump, call or fall-through from a branch. */
   isJumpTarget: Uint8Array;
   helpers: Set<number>;
+  /** Set when the program has legacy packet loads: where its type puts the headers. */
+  packetHeaders?: PacketHeaders;
 }
 
 const ATOMIC_IMMS = new Set([0x00, 0x01, 0x40, 0x41, 0x50, 0x51, 0xa0, 0xa1, 0xe1, 0xf1]);
@@ -58,16 +65,18 @@ export function checkProgram(p: Program, options: CheckOptions): CheckedProgram 
   const lddwSources = options.lddwSources ?? new Set([0]);
   if (p.length > maxInsns) throw reject(`program has ${p.length} instructions, more than the limit ${maxInsns}`);
   const fail = (pc: number, why: string): never => {
-    throw reject(`pc ${pc} (${formatInsn(p, pc)}): ${why}`);
+    throw reject(`pc ${pc} (${describeInsn(p, pc)}): ${why}`);
   };
 
   const secondSlot = new Uint8Array(p.length);
   const callTargets = new Set<number>([0]);
   const helpers = new Set<number>();
+  const legacyLoads: number[] = [];
   for (let pc = 0; pc < p.length; pc++) {
     if (secondSlot[pc]) continue;
     checkInsn(p, pc, options, lddwSources, fail);
     const code = p.code[pc]!;
+    if (isLegacyLoad(code)) legacyLoads.push(pc);
     if (code === OP_LDDW) {
       if (pc + 1 >= p.length) fail(pc, 'lddw is missing its second slot');
       secondSlot[pc + 1] = 1;
@@ -113,12 +122,31 @@ export function checkProgram(p: Program, options: CheckOptions): CheckedProgram 
     if (!reachesExit(p, f, secondSlot)) fail(f.start, 'no exit is reachable from the start of this function');
   }
   checkCallDepth(p, functions, functionOf, fail);
+  if (legacyLoads.length > 0) checkLegacyLoadPlaces(p, legacyLoads, functionOf, fail);
   checkRegisterKinds({
     program: p, functions, isJumpTarget, fail, helperName,
     signature: options.helperSignature ?? helperSignature,
     callProblem: (id, s) => constArgProblem(id, s, options.constString),
   });
-  return { program: p, functions, functionOf, isJumpTarget, helpers };
+  const checked: CheckedProgram = { program: p, functions, functionOf, isJumpTarget, helpers };
+  if (legacyLoads.length > 0) checked.packetHeaders = packetHeaders(options.progType!)!;
+  return checked;
+}
+
+/**
+ * A legacy load that fails ends the program, so it may only sit in the main function (the
+ * kernel allows it in a subprogram only with BTF function info), which then cannot also be a
+ * bpf_loop callback.
+ */
+function checkLegacyLoadPlaces(p: Program, at: number[], functionOf: Int32Array, fail: (pc: number, why: string) => never): void {
+  for (const pc of at) {
+    if (functionOf[pc] !== 0) fail(pc, 'legacy packet loads are not allowed in bpf-to-bpf functions (the kernel needs BTF function info for that)');
+  }
+  for (let pc = 0; pc < p.length; pc++) {
+    if (p.code[pc] === OP_LDDW && p.src[pc] === 4 && pc + p.imm[pc]! + 1 === 0) {
+      fail(pc, 'the main function has legacy packet loads and cannot be a callback');
+    }
+  }
 }
 
 function reject(message: string): ErrnoError {
@@ -191,7 +219,11 @@ function checkInsn(
       return;
     }
     case CLS_LD:
-      if (code !== OP_LDDW) bad(`unsupported load opcode 0x${code.toString(16)} (legacy packet access is not supported)`);
+      if (code !== OP_LDDW) {
+        const why = legacyLoadProblem(p, pc, options.progType);
+        if (why) bad(why);
+        return;
+      }
       if (off !== 0) bad('reserved offset of lddw must be 0');
       if (!lddwSources.has(src)) bad(`lddw source ${src} is not supported here`);
       return;

@@ -2,7 +2,8 @@
 // entered, so the back-edge budget can be charged once at the entry instead of once per
 // iteration (the per-iteration check costs a register-only loop about a third of its speed).
 //
-// A loop qualifies when it is innermost, makes no calls and has no `exit`, leaves only through
+// A loop qualifies when it is innermost, makes no calls and has no `exit` or legacy packet load
+// (ld_abs/ld_ind, which can end the run and clobber r0-r5), leaves only through
 // one conditional jump `if rX == K` (taken out of the loop, or `!=` taken back in) at the end of
 // a block that dominates every latch, and rX's only write in the loop is `rX += ±1` earlier in
 // that same block. Every iteration then passes the test exactly once, right after the step, so
@@ -13,6 +14,7 @@
 
 import { CLS_ALU, CLS_ALU64, CLS_JMP, CLS_JMP32, CLS_LDX, CLS_STX, MODE_ATOMIC, OP_CALL, OP_CALLX, OP_EXIT, OP_LDDW, cls, type Program } from './isa.js';
 import { B_COND, B_EXIT, successor, type Cfg } from './jit-structure.js';
+import { isLegacyLoad } from './ld-abs.js';
 
 /** What the entry of a counted loop needs to compute its trip count. */
 export interface CountedLoop {
@@ -118,13 +120,13 @@ function stepBefore(p: Program, from: number, test: number, reg: number): { c: n
   return found;
 }
 
-/** Whether any loop instruction outside [start of exitBlock, its test) writes reg, or calls. */
+/** Whether any loop instruction outside [start of exitBlock, its test) writes reg, or calls or may end the run. */
 function writesElsewhere(p: Program, cfg: Cfg, blocks: Int32Array, size: number, exitBlock: number, reg: number): boolean {
   for (let i = 0; i < size; i++) {
     const b = blocks[i]!;
     for (let pc = cfg.start[b]!; pc < cfg.end[b]!; pc += p.code[pc] === OP_LDDW ? 2 : 1) {
       const code = p.code[pc]!;
-      if (code === OP_CALL || code === OP_CALLX || code === OP_EXIT) return true;
+      if (code === OP_CALL || code === OP_CALLX || code === OP_EXIT || isLegacyLoad(code)) return true;
       if (b !== exitBlock && writes(p, pc, reg)) return true;
     }
   }

@@ -23,6 +23,8 @@ import { B_COND, B_FALL, B_GOTO, buildCfg, type Cfg } from './jit-structure.js';
 import { provenPacketAccesses } from './jit-bounds.js';
 import { countedLoops, type CountedLoop } from './jit-loops.js';
 import { ByteWriter, I32, I64, OP, VOID } from './wasm-writer.js';
+import { emitLegacyLoad } from './jit-ld-abs.js';
+import { SKB_DATA } from './ld-abs.js';
 
 export interface JitLayout {
   memSize: number;
@@ -515,7 +517,15 @@ class FunctionEmitter {
       case CLS_JMP:
       case CLS_JMP32:
         return this.call(pc, code, dst, imm);
-      default: // lddw
+      default: // lddw, or a legacy packet load (ld_abs/ld_ind, jit-ld-abs.ts)
+        if (code !== OP_LDDW) {
+          return emitLegacyLoad({
+            w, pc, code, src, imm, headers: this.checked.packetHeaders!, memSize: this.layout.memSize,
+            local: (r) => REG_LOCAL[r]!, t64: L_T, u64: L_T2, a32: L_A,
+            contextFields: () => this.address(pc, 6, SKB_DATA, 8, TAG_READ),
+            beforeReturn: () => this.storeBudget(),
+          });
+        }
         if (src === 4) this.i64(pc + imm + 1, FUNC_REF_HI);
         else this.i64(imm, p.imm[pc + 1]!);
         return this.set(dst);

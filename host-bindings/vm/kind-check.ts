@@ -7,7 +7,7 @@
 
 import {
   CLS_ALU, CLS_ALU64, CLS_JMP, CLS_JMP32, CLS_LD, CLS_LDX, CLS_ST, MODE_ATOMIC, MODE_MEMSX, OP_CALL, OP_CALLX, OP_EXIT,
-  OP_JA, OP_JA32, cls, sizeBytes, type Program,
+  OP_JA, OP_JA32, OP_LDDW, cls, sizeBytes, type Program,
 } from './isa.js';
 import { argProblem, writesMemory, type HelperSignature } from './arg-kinds.js';
 import {
@@ -17,6 +17,7 @@ import {
 import { STACK_FRAME } from './memory.js';
 import { MAP_REF_HI } from './maps.js';
 import { FUNC_REF_HI } from './engine.js';
+import { legacyLoadKinds } from './ld-abs.js';
 
 export interface KindCheckInput {
   program: Program;
@@ -95,6 +96,11 @@ function step(input: KindCheckInput, s: Float64Array, pc: number, flow: (to: num
       alu(s, code, dst, src, off, imm, read);
       return pc + 1;
     case CLS_LD:
+      if (code !== OP_LDDW) {
+        const why = legacyLoadKinds(s, code, src, read);
+        if (why) input.fail(pc, why);
+        return pc + 1;
+      }
       lddw(s, dst, src, imm, p.imm[pc + 1]!);
       return pc + 2;
     case CLS_LDX: {

@@ -218,6 +218,7 @@ export class Vm {
     try {
       checked = checkProgram(decodeProgram(spec.insns), {
         checkHelper: (id) => helperDenied(id, spec.type),
+        progType: spec.type,
         lddwSources: new Set([0, 4]),
         constString: readOnlyStrings(this.mem, () => this.maps.values()),
       });

@@ -38,7 +38,7 @@ describe('load-time checks', () => {
     expect(() => checkRaw([[0x0f, 0, 1, 0, 7], [0x95, 0, 0, 0, 0]])).toThrow(/reserved immediate field must be 0/);
     expect(() => checkRaw([[0x95, 0, 0, 0, 1]])).toThrow(/reserved fields of exit must be 0/);
     expect(() => checkRaw([[0xd4, 0, 0, 0, 17], [0x95, 0, 0, 0, 0]])).toThrow(/byte swap width 17/);
-    expect(() => checkRaw([[0x20, 0, 0, 0, 0], [0x95, 0, 0, 0, 0]])).toThrow(/legacy packet access/);
+    expect(() => checkRaw([[0x20, 0, 0, 0, 0], [0x95, 0, 0, 0, 0]])).toThrow(/legacy packet loads .*program type is not known/);
   });
 
   it('rejects jumps out of range or into the middle of an lddw', () => {
