@@ -35,6 +35,22 @@ export function packetKind(progType: number): PacketKind {
   }
 }
 
+/**
+ * The __sk_buff fields a program of each type may write, as [from, to) byte ranges: the kernel's
+ * *_is_valid_access rules (net/core/filter.c). Everything else in the struct is read-only, which
+ * the kernel enforces at load and the VM at run time through the context's tags.
+ */
+const SKB_CB: readonly number[] = [48, 68];
+const SKB_WRITABLE: ReadonlyMap<number, readonly number[]> = new Map([
+  [BPF_PROG_TYPE.SOCKET_FILTER, SKB_CB],
+  // mark, priority, cb[], tstamp
+  [BPF_PROG_TYPE.CGROUP_SKB, [8, 12, 32, 36, ...SKB_CB, 152, 160]],
+  // mark, queue_mapping, priority, tc_index, cb[], tc_classid, tstamp
+  [BPF_PROG_TYPE.SCHED_CLS, [8, 16, 32, 36, 44, 68, 72, 76, 152, 160]],
+  [BPF_PROG_TYPE.SCHED_ACT, [8, 16, 32, 36, 44, 68, 72, 76, 152, 160]],
+]);
+const NOTHING: readonly number[] = [];
+
 const TRACING_READ_ONLY = new Set<number>([
   BPF_PROG_TYPE.KPROBE, BPF_PROG_TYPE.TRACEPOINT, BPF_PROG_TYPE.PERF_EVENT, BPF_PROG_TYPE.RAW_TRACEPOINT, BPF_PROG_TYPE.TRACING,
 ]);
@@ -57,6 +73,7 @@ export class ContextArea {
   packet: Packet | undefined;
   private ctxSize = 0;
   private ctxTag = 0;
+  private ctxWritable = NOTHING;
   /** Whether the last run had packet bytes (what dataOut returns). */
   private placed = false;
   private readonly pkt: Packet;
@@ -99,7 +116,7 @@ export class ContextArea {
       return;
     }
     if (ctxIn) mem.u8.set(ctxIn, this.ctx);
-    this.tagContext(ctxSize, kind === 'xdp' ? TAG_READ : TAG_RW);
+    this.tagContext(ctxSize, kind === 'xdp' ? TAG_READ : TAG_RW, SKB_WRITABLE.get(progType) ?? NOTHING);
     if (kind !== 'xdp') {
       const v = mem.view;
       v.setUint32(this.ctx + SKB.protocol, data[12]! | (data[13]! << 8), true); // __be16 as stored
@@ -116,13 +133,21 @@ export class ContextArea {
     this.packet = packet;
   }
 
-  /** Makes exactly [ctx, ctx + size) accessible with `tag`. */
-  private tagContext(size: number, tag: number): void {
-    if (size === this.ctxSize && tag === this.ctxTag) return;
+  /**
+   * Makes exactly [ctx, ctx + size) accessible with `tag`, or, when `writable` lists [from, to)
+   * ranges, readable and writable only in those.
+   */
+  private tagContext(size: number, tag: number, writable: readonly number[] = NOTHING): void {
+    if (size === this.ctxSize && tag === this.ctxTag && writable === this.ctxWritable) return;
     this.mem.tag(this.ctx, this.ctxSize, 0);
-    this.mem.tag(this.ctx, size, tag);
+    if (writable.length === 0) this.mem.tag(this.ctx, size, tag);
+    else {
+      this.mem.tag(this.ctx, size, TAG_READ);
+      for (let i = 0; i < writable.length; i += 2) this.mem.tag(this.ctx + writable[i]!, writable[i + 1]! - writable[i]!, TAG_RW);
+    }
     this.ctxSize = size;
     this.ctxTag = tag;
+    this.ctxWritable = writable;
   }
 
   private place(data: Uint8Array, pull: number, ctxKind: number): void {

@@ -341,13 +341,13 @@ export function interpret(
 /** Checked address of [register file index r + off] for `size` bytes with tags `need`, or a MemoryFault. */
 function at(R: Int32Array, sh: Uint8Array, memSize: number, pc: number, r: number, off: number, size: number, need: number): number {
   const a = (R[r]! >>> 0) + off;
-  if (R[r + 1] !== 0 || a < 0 || a + size > memSize || (sh[a]! & sh[a + size - 1]! & need) !== need) fault(R, pc, r, off, size, need);
+  if (R[r + 1] !== 0 || a < 0 || a + size > memSize || (sh[a]! & sh[a + size - 1]! & need) !== need) fault(R, sh, pc, r, off, size, need);
   return a;
 }
 
-function fault(R: Int32Array, pc: number, r: number, off: number, size: number, need: number): never {
+function fault(R: Int32Array, sh: Uint8Array, pc: number, r: number, off: number, size: number, need: number): never {
   const address = BigInt.asUintN(64, ((BigInt(R[r + 1]!) << 32n) | BigInt(R[r]! >>> 0)) + BigInt(off));
-  throw new MemoryFault(pc, address, size, (need & TAG_WRITE) !== 0);
+  throw MemoryFault.of(sh, pc, address, size, (need & TAG_WRITE) !== 0);
 }
 
 function ltU64(al: number, ah: number, bl: number, bh: number): boolean {

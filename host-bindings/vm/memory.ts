@@ -20,16 +20,33 @@ const GUARD = 16;
 export const STACK_FRAME = 512;
 export const MAX_FRAMES = 8;
 
+/** Whether every byte of [address, address + size) is tagged readable. */
+function readable(shadow: Uint8Array, address: bigint, size: number): boolean {
+  if (address < 0n || address + BigInt(size) > BigInt(shadow.length)) return false;
+  const a = Number(address);
+  for (let i = 0; i < size; i++) if ((shadow[a + i]! & TAG_READ) === 0) return false;
+  return true;
+}
+
 export class MemoryFault extends WbpfError {
   constructor(
     readonly pc: number,
     readonly address: bigint,
     readonly size: number,
     readonly write: boolean,
+    /** A store to memory the program may read but not write (a read-only context field, say). */
+    readonly readOnly = false,
   ) {
     super(
-      `out-of-bounds ${write ? 'store' : 'load'} of ${size} byte(s) at address 0x${address.toString(16)} (pc ${pc})`,
+      readOnly
+        ? `store of ${size} byte(s) to read-only memory at address 0x${address.toString(16)} (pc ${pc})`
+        : `out-of-bounds ${write ? 'store' : 'load'} of ${size} byte(s) at address 0x${address.toString(16)} (pc ${pc})`,
     );
+  }
+
+  /** The fault of an access that failed its tag check (`shadow`: the memory's tags), telling a store to read-only memory apart. */
+  static of(shadow: Uint8Array, pc: number, address: bigint, size: number, write: boolean): MemoryFault {
+    return new MemoryFault(pc, address, size, write, write && readable(shadow, address, size));
   }
 }
 

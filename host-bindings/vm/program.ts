@@ -107,7 +107,7 @@ export class ExecutableProgram {
         helper: (id: number, pc: number) => rt.callHelper(id, pc),
         fault: (pc: number, lo: number, hi: number, info: number) => {
           const address = (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
-          throw new MemoryFault(pc, address, info & 0xff, ((info >> 8) & TAG_WRITE) !== 0);
+          throw MemoryFault.of(rt.mem.shadow, pc, address, info & 0xff, ((info >> 8) & TAG_WRITE) !== 0);
         },
         budgetOut: (pc: number) => {
           throw new BudgetExhausted(pc);

@@ -92,7 +92,7 @@ for (const mode of MODES) {
       vm = new Vm({ mode, memoryBytes: 1 << 20 });
       const ro = vm.createMap({ name: 'ro', type: BPF_MAP_TYPE.ARRAY, keySize: 4, valueSize: 8, maxEntries: 1, flags: 0 }, true);
       const p = load(vm, 'p', XDP, 'ldmapval %r1, ro, 0\nmov %r2, 1\nlock add [%r1+0], %r2\nmov %r0, 0\nexit', { ro });
-      expect(() => vm!.testRun(p, { dataIn: new Uint8Array(14) })).toThrow(/out-of-bounds store of 8 byte\(s\) at address 0x[0-9a-f]+ \(pc 3\)/);
+      expect(() => vm!.testRun(p, { dataIn: new Uint8Array(14) })).toThrow(/store of 8 byte\(s\) to read-only memory at address 0x[0-9a-f]+ \(pc 3\)/);
     });
 
     it('an access just past the end of VM memory faults', () => {
