@@ -115,7 +115,7 @@ export class EventSources {
       let data = pkt.data;
       let pass = true;
       for (const p of this.packetPrograms) {
-        const r = this.vm.testRun(p, { dataIn: data });
+        const r = this.vm.runPacket(p, { dataIn: data });
         const name = verdictName(p.type, r.retval);
         const counts = verdicts.get(p.name)!;
         counts.set(name, (counts.get(name) ?? 0) + 1);

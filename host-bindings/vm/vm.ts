@@ -244,6 +244,16 @@ export class Vm {
 
   /** BPF_PROG_TEST_RUN: runs `repeat` times on one context; retval is r0's low 32 bits. */
   testRun(p: VmProgram, o: VmTestRunOptions = {}): VmTestRunResult {
+    const short = o.dataIn && packetKind(p.type).startsWith('skb') ? shortOfIpHeader(o.dataIn) : undefined;
+    if (short) throw new ErrnoError(`run program "${p.name}": ${short}, which a test run of an skb program refuses, as the kernel's does`, ERRNO.EINVAL);
+    return this.runPacket(p, o);
+  }
+
+  /**
+   * A run on a packet as traffic brings it (pcap replay): test-run semantics, without the
+   * test run's own refusal of IP packets shorter than their IP header (a hook sees those).
+   */
+  runPacket(p: VmProgram, o: VmTestRunOptions = {}): VmTestRunResult {
     const repeat = Math.max(1, o.repeat ?? 1);
     this.prepare(p, o.dataIn, o.ctxIn);
     const a = this.area;
@@ -394,4 +404,12 @@ class RunState implements HelperHost {
   log(line: string): void {
     this.vm.log(line);
   }
+}
+
+/** Why an Ethernet frame is shorter than the IPv4 or IPv6 header its EtherType announces, else undefined. */
+function shortOfIpHeader(frame: Uint8Array): string | undefined {
+  if (frame.length < 14) return undefined;
+  const type = (frame[12]! << 8) | frame[13]!;
+  const need = type === 0x0800 ? 14 + 20 : type === 0x86dd ? 14 + 40 : 0;
+  return frame.length < need ? `packet of ${frame.length} bytes is shorter than its Ethernet and ${type === 0x0800 ? 'IPv4' : 'IPv6'} headers (${need} bytes)` : undefined;
 }
