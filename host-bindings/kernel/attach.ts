@@ -36,7 +36,16 @@ function attachXdp(p: AttachableProgram, ifname: string, fds: FdSet): Attachment
   const what = `attach program "${p.spec.name}" to XDP of interface "${ifname}"`;
   const ifindex = loadNative().ifNameToIndex(ifname);
   if (ifindex < 0) throw new ErrnoError(`${what}: no such interface (${errnoText(ifindex)})`, -ifindex);
-  const link = fds.add(linkCreate({ progFd: p.fd, targetFd: ifindex, attachType: BPF_ATTACH_TYPE.XDP }, what));
+  let link: number;
+  try {
+    link = fds.add(linkCreate({ progFd: p.fd, targetFd: ifindex, attachType: BPF_ATTACH_TYPE.XDP }, what));
+  } catch (e) {
+    // An interface holds one XDP program (per mode): say which tool shows the one in the way.
+    if (e instanceof ErrnoError && e.errno === ERRNO.EBUSY) {
+      throw new ErrnoError(`${e.message}: interface "${ifname}" already has an XDP program (\`bpftool net show dev ${ifname}\` shows it)`, e.errno);
+    }
+    throw e;
+  }
   return new LinkAttachment(p.spec.name, `xdp ${ifname}`, fds, [link]);
 }
 

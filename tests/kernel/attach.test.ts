@@ -142,6 +142,8 @@ describe.skipIf(skip)('kernel programs and links', () => {
     expect(() => obj!.attach('xdp_pass')).toThrow(/give an interface name/);
     const a = obj.attach('xdp_pass', 'lo');
     expect(a.description).toBe('xdp lo');
+    // An interface holds one XDP program: the second attach says so, and how to see the first.
+    expect(() => obj!.attach('xdp_pass', 'lo')).toThrow(/EBUSY .*: interface "lo" already has an XDP program \(`bpftool net show dev lo` shows it\)$/);
     a.detach();
   });
 
