@@ -104,7 +104,7 @@ export class VmObject implements LoadedObject {
         return { insn: r.insn, map: map.vmMap, kind: r.kind, offset: r.offset };
       });
       try {
-        this.programs.set(p.name, this.vm.loadProgram({ name: p.name, type: p.type, insns: Vm.resolveMapReferences(p.insns, fixes) }));
+        this.programs.set(p.name, this.vm.loadProgram({ name: p.name, type: p.type, expectedAttachType: p.expectedAttachType, insns: Vm.resolveMapReferences(p.insns, fixes) }));
       } catch (e) {
         const errno = e instanceof ErrnoError ? e.errno : ERRNO.EINVAL;
         throw new ErrnoError(`${(e as Error).message}${this.of}`, errno, { cause: e });

@@ -4,7 +4,7 @@
 // against VM memory (a bad one stops the run with an error naming the helper and argument) and
 // leaves r0 there.
 
-import { BPF_FUNC, BPF_FUNC_MORE, BPF_MAP_TYPE, BPF_PROG_TYPE, ERRNO, nameOf } from '../uapi.js';
+import { BPF_ATTACH_TYPE, BPF_FUNC, BPF_FUNC_MORE, BPF_MAP_TYPE, BPF_PROG_TYPE, ERRNO, nameOf } from '../uapi.js';
 import { WbpfError } from '../errors.js';
 import { FUNC_REF_HI, HELPER_CONTINUE, HELPER_STOP } from './engine.js';
 import type { EventState } from './event.js';
@@ -63,19 +63,23 @@ const TC = new Set<number>([BPF_PROG_TYPE.SCHED_CLS, BPF_PROG_TYPE.SCHED_ACT]);
 /** Programs run from a BPF trampoline, whose context is the traced function's u64 arguments. */
 const TRAMPOLINE = new Set<number>([BPF_PROG_TYPE.TRACING, BPF_PROG_TYPE.LSM]);
 /**
- * Cgroup hooks with a return value of their own (bpf_get_retval / bpf_set_retval). The kernel
- * also refuses them for some attach types (inet ingress/egress, sock_ops, recvmsg, get*name)
- * and allows them in LSM programs only for lsm_cgroup; the VM does not know attach types, so it
- * allows the program types that have any such hook.
+ * Cgroup hooks with a return value of their own (bpf_get_retval / bpf_set_retval). In LSM
+ * programs the kernel allows them only for lsm_cgroup, which the VM does not tell apart.
  */
 const CGROUP = new Set<number>([
   BPF_PROG_TYPE.CGROUP_SOCK, BPF_PROG_TYPE.CGROUP_DEVICE, BPF_PROG_TYPE.CGROUP_SOCK_ADDR, BPF_PROG_TYPE.CGROUP_SYSCTL,
   BPF_PROG_TYPE.CGROUP_SOCKOPT, BPF_PROG_TYPE.LSM,
 ]);
+/** Sock-addr hooks whose return value is not the program's to set: the kernel refuses the retval helpers there. */
+const NO_RETVAL_ATTACH = new Set<number>([
+  BPF_ATTACH_TYPE.CGROUP_UDP4_RECVMSG, BPF_ATTACH_TYPE.CGROUP_UDP6_RECVMSG, BPF_ATTACH_TYPE.CGROUP_UNIX_RECVMSG,
+  BPF_ATTACH_TYPE.CGROUP_INET4_GETPEERNAME, BPF_ATTACH_TYPE.CGROUP_INET6_GETPEERNAME, BPF_ATTACH_TYPE.CGROUP_UNIX_GETPEERNAME,
+  BPF_ATTACH_TYPE.CGROUP_INET4_GETSOCKNAME, BPF_ATTACH_TYPE.CGROUP_INET6_GETSOCKNAME, BPF_ATTACH_TYPE.CGROUP_UNIX_GETSOCKNAME,
+]);
 const FUNC_NAMES: Record<string, number> = { ...BPF_FUNC, ...BPF_FUNC_MORE };
 
-/** Why program type `progType` may not call helper `id`, or undefined when it may. */
-export function helperDenied(id: number, progType: number): string | undefined {
+/** Why a program of type `progType` (and expected attach type, 0 for none) may not call helper `id`, or undefined when it may. */
+export function helperDenied(id: number, progType: number, attachType = 0): string | undefined {
   const def = HELPERS.get(id);
   if (!def) return `unknown helper ${id} (not implemented by the VM)`;
   if (progType === BPF_PROG_TYPE.UNSPEC || def.group === 'any') return undefined;
@@ -88,6 +92,9 @@ export function helperDenied(id: number, progType: number): string | undefined {
     (def.group === 'skb' && SKB.has(progType)) ||
     (def.group === 'tc' && TC.has(progType)) ||
     (def.group === 'net' && (SKB.has(progType) || progType === BPF_PROG_TYPE.XDP));
+  if (ok && def.group === 'cgroup' && NO_RETVAL_ATTACH.has(attachType)) {
+    return `helper ${helperName(id)} is not allowed in ${nameOf(BPF_PROG_TYPE, progType)} programs attached as ${nameOf(BPF_ATTACH_TYPE, attachType)}`;
+  }
   return ok ? undefined : `helper ${helperName(id)} is not allowed in ${nameOf(BPF_PROG_TYPE, progType)} programs`;
 }
 

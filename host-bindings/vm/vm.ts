@@ -37,6 +37,8 @@ export interface VmOptions {
 export interface VmProgramSpec {
   name: string;
   type: number;
+  /** BPF_ATTACH_TYPE the program is loaded for (some helpers depend on it); 0 or absent for none. */
+  expectedAttachType?: number;
   /** Instructions with map references already resolved (see resolveMapReferences). */
   insns: Uint8Array;
 }
@@ -217,7 +219,7 @@ export class Vm {
     let checked;
     try {
       checked = checkProgram(decodeProgram(spec.insns), {
-        checkHelper: (id) => helperDenied(id, spec.type),
+        checkHelper: (id) => helperDenied(id, spec.type, spec.expectedAttachType),
         progType: spec.type,
         lddwSources: new Set([0, 4]),
         constString: readOnlyStrings(this.mem, () => this.maps.values()),

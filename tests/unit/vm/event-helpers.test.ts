@@ -5,7 +5,8 @@
 // and BPF_PROG_TEST_RUN cannot run the cgroup hooks that allow get/set_retval, so these are
 // tested against the kernel's documented semantics only, not differentially.
 import { afterEach, describe, expect, it } from 'vitest';
-import { BPF_PROG_TYPE, ERRNO } from '../../../host-bindings/uapi.js';
+import { BPF_ATTACH_TYPE, BPF_PROG_TYPE, ERRNO } from '../../../host-bindings/uapi.js';
+import { assemble } from '../../../host-bindings/vm/assembler.js';
 import { Vm } from '../../../host-bindings/vm/vm.js';
 import { load, le64, MODES } from './build.js';
 
@@ -118,6 +119,14 @@ describe('event helpers: program types', () => {
         expect(() => load(vm, 'p', type, `mov %r2, 0\nmov %r3, %r10\nadd %r3, -8\ncall ${id}\nexit`)).toThrow(why);
       }
       expect(() => load(vm, 'lsm', BPF_PROG_TYPE.LSM, 'call 185\nexit')).not.toThrow();
+      // Sock-addr hooks whose return value is the kernel's refuse the retval helpers (checked
+      // against this kernel); the other attach types of the same program type take them.
+      const sockAddr = (attach: number, id: number) =>
+        vm.loadProgram({ name: 'sa', type: BPF_PROG_TYPE.CGROUP_SOCK_ADDR, expectedAttachType: attach, insns: assemble(`mov %r1, 0\ncall ${id}\nmov %r0, 1\nexit`) });
+      for (const attach of [BPF_ATTACH_TYPE.CGROUP_UDP4_RECVMSG, BPF_ATTACH_TYPE.CGROUP_INET6_GETPEERNAME, BPF_ATTACH_TYPE.CGROUP_UNIX_GETSOCKNAME]) {
+        expect(() => sockAddr(attach, 186)).toThrow(/get_retval#186 is not allowed in CGROUP_SOCK_ADDR programs attached as CGROUP_/);
+      }
+      expect(() => sockAddr(BPF_ATTACH_TYPE.CGROUP_INET4_CONNECT, 187)).not.toThrow();
     } finally {
       vm.close();
     }
