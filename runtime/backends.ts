@@ -55,6 +55,8 @@ export interface ChosenBackend {
   kind: BackendKind;
   /** Why this one, for --verbose ("kernel (auto: running as root with the addon loaded)"). */
   note: string;
+  /** When auto fell back to the VM: why the kernel backend could not be used. */
+  kernelUnavailable?: string;
 }
 
 /** Resolves auto; throws WbpfError naming the reason when the requested backend is unavailable. */
@@ -67,7 +69,7 @@ export async function chooseBackend(choice: BackendChoice): Promise<ChosenBacken
   const kernel = await kernelAvailability();
   if (kernel.available) return { kind: 'kernel', note: 'kernel (auto: the kernel backend is available)' };
   const vm = await vmAvailability();
-  if (vm.available) return { kind: 'vm', note: `vm (auto: ${kernel.reason})` };
+  if (vm.available) return { kind: 'vm', note: `vm (auto: ${kernel.reason})`, kernelUnavailable: kernel.reason };
   throw new WbpfError(`no backend is available: kernel: ${kernel.reason}; vm: ${vm.reason}`);
 }
 

@@ -111,10 +111,12 @@ async function runIn(thread: GuestThread, options: RunOptions): Promise<RunResul
 
   // A guest without eBPF imports needs no backend, unless the user named one (then it must work).
   let backend: BackendKind | null = null;
+  let kernelUnavailable: string | undefined;
   const choice = options.backend ?? 'auto';
   if (choice !== 'auto' || importsFrom(module, [WASM_BPF_MODULE, CALLBACK_WRAPPER_MODULE])) {
     const chosen = await chooseBackend(choice);
     backend = chosen.kind;
+    kernelUnavailable = chosen.kernelUnavailable;
     if (options.verbose) say(`wbpf: backend: ${chosen.note}`);
   } else if (options.verbose) {
     say('wbpf: backend: none (the guest imports no eBPF functions)');
@@ -138,6 +140,7 @@ async function runIn(thread: GuestThread, options: RunOptions): Promise<RunResul
     diagnosticsFd,
     verbose: options.verbose ?? false,
     backend,
+    ...(kernelUnavailable ? { kernelUnavailable } : {}),
     ...(options.capabilities ? { capabilities: options.capabilities } : {}),
     ...(options.pcap ? { capture: options.pcap } : {}),
     stopBuffer: stop.buffer,

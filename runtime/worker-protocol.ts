@@ -20,6 +20,8 @@ export interface WorkerInput {
   verbose: boolean;
   /** Null when the guest imports nothing that needs a backend. */
   backend: BackendKind | null;
+  /** Set when `backend` is the VM only because the kernel backend is unavailable: why. */
+  kernelUnavailable?: string;
   /** What the guest may load and attach (a bundle's declaration); absent = no check. */
   capabilities?: CapabilityPolicy;
   /** `--pcap`: a capture to replay through the guest's packet programs (VM backend). */

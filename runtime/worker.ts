@@ -67,7 +67,12 @@ async function run(input: WorkerInput, inbox: Inbox): Promise<WorkerOutcome> {
   }
   let memory: GuestMemory | null = null;
   const host = backend
-    ? new WasmBpfHost({ backend, log, verbose: input.verbose, stopRequested: () => stop.requested })
+    ? new WasmBpfHost({
+      backend, log, verbose: input.verbose, stopRequested: () => stop.requested,
+      ...(input.kernelUnavailable
+        ? { unsupportedAttachHint: `the built-in VM runs this guest because the ${input.kernelUnavailable.replace(/^kernel backend unavailable: /, 'kernel backend is unavailable: ')}; the kernel backend (as root) attaches such programs` }
+        : {}),
+    })
     : null;
   const imports: WebAssembly.Imports = {
     [WASI_MODULE]: wasiImports({

@@ -49,6 +49,11 @@ export interface WasmBpfHostOptions {
   verbose?: boolean;
   /** True once the runner asked the guest to stop; a poll interrupted then unwinds the guest. */
   stopRequested?: () => boolean;
+  /**
+   * Said once, after the first attach the backend cannot do at all (EOPNOTSUPP): why this
+   * backend runs the guest (the VM, because the kernel backend is unavailable, say).
+   */
+  unsupportedAttachHint?: string;
 }
 
 type Callback = (ctx: number, data: number, size: number) => number;
@@ -63,6 +68,7 @@ export class WasmBpfHost {
   private table: WebAssembly.Table | null = null;
   private goCallback: Callback | null = null;
   private loads = 0;
+  private hinted = false;
 
   // State of the poll in progress, read by the one record handler (no allocation per record).
   private pollCallback: Callback | null = null;
@@ -172,7 +178,12 @@ export class WasmBpfHost {
       entry.object.attach(name, target);
       return 0;
     } catch (error) {
-      return this.report('wasm_attach_bpf_program', `attach "${name}": ${describe(error)}`, negativeErrno(error));
+      const result = this.report('wasm_attach_bpf_program', `attach "${name}": ${describe(error)}`, negativeErrno(error));
+      if (result === -ERRNO.EOPNOTSUPP && this.options.unsupportedAttachHint && !this.hinted) {
+        this.hinted = true;
+        this.options.log(`wbpf: ${this.options.unsupportedAttachHint}`);
+      }
+      return result;
     }
   }
 
