@@ -1,4 +1,4 @@
-// WASI preview1 for a guest, from node:wasi, with three adjustments:
+// WASI preview1 for a guest, from node:wasi, with these adjustments:
 // - fd_fdstat_get reports fds 0-2 as non-seekable character devices, so wasi-libc's stdio
 //   line-buffers stdout (a C guest piped into grep streams line by line, and nothing printed
 //   before Ctrl-C is lost in a full buffer);
@@ -6,6 +6,7 @@
 //   so a stop request ends the sleep at once;
 // - fd_read on stdin first waits for input in short slices, checking the stop flag: a thread
 //   blocked in a native read can be neither stopped nor terminated (nor can the process exit);
+// - paths stay inside the directories the guest was given, symlinks included (wasi-sandbox.ts);
 // - every call can be traced (--verbose).
 // node:wasi prints an ExperimentalWarning when first loaded; that warning alone is dropped.
 
@@ -13,6 +14,7 @@ import type { WASI as WasiClass } from 'node:wasi';
 import { GuestStopped } from '../host-bindings/abi/stopped.js';
 import type { GuestMemory } from '../host-bindings/abi/guest-memory.js';
 import type { StopFlag } from './stop-flag.js';
+import { confinePaths } from './wasi-sandbox.js';
 
 export const WASI_MODULE = 'wasi_snapshot_preview1';
 
@@ -55,6 +57,8 @@ export interface WasiImportOptions {
   trace?: (line: string) => void;
   /** Called while the guest sleeps, with the time it sleeps until (see Backend.idle). */
   idle?: (untilMs: number) => void;
+  /** The directories given to the guest (guest path -> host path): its paths stay inside them. */
+  preopens?: Record<string, string>;
 }
 
 /** How long a sleeping guest waits between idle calls: the VM's timers fire no later than this. */
@@ -135,6 +139,10 @@ export function wasiImports(options: WasiImportOptions): Record<string, WasiFunc
     out.setUint32(neventsAt, events, true);
     return ERRNO_SUCCESS;
   };
+
+  if (options.preopens && Object.keys(options.preopens).length > 0) {
+    confinePaths(functions, { preopens: options.preopens, memory: options.memory });
+  }
 
   let stdinPollable = true;
   functions.fd_read = (fd: number, iovs: number, iovsLen: number, nread: number): number => {

@@ -79,6 +79,7 @@ async function run(input: WorkerInput, inbox: Inbox): Promise<WorkerOutcome> {
       wasi,
       stop,
       memory: () => memory,
+      preopens: input.preopens,
       ...(input.verbose ? { trace: log } : {}),
       ...(backend?.idle ? { idle: idleFor(backend, log) } : {}),
     }),

@@ -31,8 +31,8 @@ declares nothing and is not checked.
 options:
   --dir <host[:guest]>     let the guest open files under a host directory (repeatable);
                            mounted at the host path unless :guest is given. No directory is
-                           visible by default. Symlinks inside it can reach outside: only
-                           give directories nobody untrusted can write to.
+                           visible by default. Paths stay inside it: a symlink that leads
+                           out gets "capabilities insufficient" (ENOTCAPABLE).
   --env <K=V>              set an environment variable for the guest (repeatable)
   --timeout <duration>     stop the guest after e.g. 500ms, 3s, 1m (exit status 143, as SIGTERM)
   --backend <auto|kernel|vm>
