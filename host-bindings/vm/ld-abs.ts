@@ -12,11 +12,10 @@
 //
 // Here the packet is what the run's context says: __sk_buff.data and data_end, read through r6.
 // In a socket filter data is the network header and the mac header lies 14 bytes below it; in
-// tc data is the mac header. Every byte read from data on must carry the read tag, so a program
-// that rewrote those context fields still reads nothing there outside a readable region. The
-// only bytes below data, a socket filter's Ethernet header, are untagged in the VM and so are
-// trusted to be where data says: such a program could read up to 14 untagged bytes of VM
-// memory (never host memory) just below an address it chose.
+// tc data is the mac header. Every byte read from data on must carry the read tag. The only
+// bytes below data, a socket filter's Ethernet header, are untagged in the VM and trusted to be
+// where data says; a program cannot move data (the context's data fields are read-only,
+// contexts.ts), so they are always the packet's own.
 
 import { BPF_PROG_TYPE, SKF, nameOf } from '../uapi.js';
 import { CLS_LD, formatInsn, type Program } from './isa.js';
