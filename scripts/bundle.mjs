@@ -35,7 +35,11 @@ try {
     // The names matter. main.ts loads cli.js and guest-thread.js; guest-thread.ts starts
     // `./worker.js` next to itself, which is in dist/bundle/ too once bundled (so chunks stay in
     // that directory as well).
-    entryPoints: { cli: 'runtime/cli/cli.ts', 'guest-thread': 'runtime/guest-thread.ts', worker: 'runtime/worker.ts' },
+    // The VM's JIT thread is started as `./jit-worker.js` next to the chunk that holds the VM.
+    entryPoints: {
+      cli: 'runtime/cli/cli.ts', 'guest-thread': 'runtime/guest-thread.ts', worker: 'runtime/worker.ts',
+      'jit-worker': 'host-bindings/vm/jit-worker.ts',
+    },
     outdir: staging,
     bundle: true,
     splitting: true,

@@ -1,11 +1,14 @@
 // A checked program ready to run, with its engine: the interpreter, the JIT, or both ("auto":
-// interpreted until it has run `hotThreshold` times, then compiled). Both engines leave r0 in
-// the register file and report a taken tail call the same way, so callers cannot tell them apart.
+// interpreted until it has run `hotThreshold` times, then compiled in the JIT's own thread while
+// its runs stay interpreted, see background-jit.ts). Both engines leave r0 in the register file
+// and report a taken tail call the same way, so callers cannot tell them apart.
 
 import { BudgetExhausted, type HashMapLookup, type Runtime } from './engine.js';
 import type { CheckedProgram } from './checks.js';
 import { interpret } from './interpreter.js';
+import { compileInBackground, type JitTicket } from './background-jit.js';
 import { compileToWasm } from './jit.js';
+import { jitLayout, jitRequest } from './jit-request.js';
 import { IrreducibleFlow } from './jit-structure.js';
 import { MemoryFault, TAG_WRITE } from './memory.js';
 
@@ -32,7 +35,13 @@ export class ExecutableProgram {
   private runs = 0;
   private jit: JitExports | undefined;
   private jitDeclined = false;
-  /** Milliseconds the last compilation took (bytes generation plus WebAssembly compilation). */
+  /** The compilation sent to the JIT thread, the hash-map lookups its module will import, and the ms sending it took. */
+  private pending: { ticket: JitTicket; hashLookups: HashMapLookup[]; sendMs: number } | undefined;
+  /**
+   * Milliseconds the last compilation took on the calling thread: code generation, WebAssembly
+   * compilation and instantiation in place; for a module the JIT thread made, sending the
+   * request and instantiating the module.
+   */
   compileMs = 0;
 
   constructor(
@@ -73,34 +82,56 @@ export class ExecutableProgram {
     if (this.jit || this.options.trace || this.jitDeclined) return this.jit;
     const mode = this.options.mode ?? 'auto';
     if (mode === 'interp') return undefined;
-    if (mode === 'jit' || ++this.runs > (this.options.hotThreshold ?? 16)) this.compile();
+    if (mode === 'jit') this.compile();
+    else if (this.pending) this.collect(this.pending);
+    else if (++this.runs > (this.options.hotThreshold ?? 16)) {
+      const t0 = performance.now();
+      const { request, hashLookups } = jitRequest(this.checked, this.rt, this.options.xdp === true);
+      const ticket = compileInBackground(request);
+      if (ticket) this.pending = { ticket, hashLookups, sendMs: performance.now() - t0 };
+      else this.compile();
+    }
     return this.jit;
+  }
+
+  /** Takes the JIT thread's answer if it has come: the module, or staying interpreted. */
+  private collect(pending: { ticket: JitTicket; hashLookups: HashMapLookup[]; sendMs: number }): void {
+    const answer = pending.ticket.poll();
+    if (!answer) return;
+    this.pending = undefined;
+    if ('module' in answer) {
+      const t0 = performance.now();
+      this.instantiate(answer.module, pending.hashLookups);
+      this.compileMs = pending.sendMs + performance.now() - t0;
+    } else if ('declined' in answer) {
+      this.decline(answer.declined);
+    } else {
+      this.options.log?.(`JIT thread: ${answer.error}; compiling here`);
+      this.compile();
+    }
+  }
+
+  private decline(why: string): void {
+    this.jitDeclined = true;
+    this.options.log?.(`JIT declined, interpreting: ${why}`);
   }
 
   compile(): void {
     const t0 = performance.now();
+    const { request, hashLookups } = jitRequest(this.checked, this.rt, this.options.xdp === true);
     let bytes: Uint8Array;
-    const hashLookups: HashMapLookup[] = [];
     try {
-      const rt = this.rt;
-      bytes = compileToWasm(this.checked, {
-        memSize: rt.mem.size,
-        stackTop: rt.mem.stackTop,
-        ...(rt.arrayMapLayout ? { arrayMapLayout: (id: number) => rt.arrayMapLayout!(id) } : {}),
-        xdpEntry: this.options.xdp === true,
-        hashMapSlot: (id: number) => {
-          const h = rt.hashMapLookup?.(id);
-          return h ? { slot: hashLookups.push(h) - 1, keySize: h.keySize } : undefined;
-        },
-      });
+      bytes = compileToWasm(request.checked, jitLayout(request));
     } catch (e) {
       if (!(e instanceof IrreducibleFlow)) throw e;
-      this.jitDeclined = true;
-      this.options.log?.(`JIT declined, interpreting: ${e.message}`);
-      return;
+      return this.decline(e.message);
     }
+    this.instantiate(new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>), hashLookups);
+    this.compileMs = performance.now() - t0;
+  }
+
+  private instantiate(module: WebAssembly.Module, hashLookups: HashMapLookup[]): void {
     const rt = this.rt;
-    const module = new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>);
     const instance = new WebAssembly.Instance(module, {
       env: {
         mem: rt.mem.wasm,
@@ -118,6 +149,5 @@ export class ExecutableProgram {
       },
     });
     this.jit = instance.exports as unknown as JitExports;
-    this.compileMs = performance.now() - t0;
   }
 }
