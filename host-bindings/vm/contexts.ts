@@ -41,13 +41,14 @@ export function packetKind(progType: number): PacketKind {
  * the kernel enforces at load and the VM at run time through the context's tags.
  */
 const SKB_CB: readonly number[] = [48, 68];
+// mark, queue_mapping, priority, tc_index, cb[], tc_classid, tstamp
+const TC_WRITABLE: readonly number[] = [8, 16, 32, 36, 44, 68, 72, 76, 152, 160];
 const SKB_WRITABLE: ReadonlyMap<number, readonly number[]> = new Map([
   [BPF_PROG_TYPE.SOCKET_FILTER, SKB_CB],
   // mark, priority, cb[], tstamp
   [BPF_PROG_TYPE.CGROUP_SKB, [8, 12, 32, 36, ...SKB_CB, 152, 160]],
-  // mark, queue_mapping, priority, tc_index, cb[], tc_classid, tstamp
-  [BPF_PROG_TYPE.SCHED_CLS, [8, 16, 32, 36, 44, 68, 72, 76, 152, 160]],
-  [BPF_PROG_TYPE.SCHED_ACT, [8, 16, 32, 36, 44, 68, 72, 76, 152, 160]],
+  [BPF_PROG_TYPE.SCHED_CLS, TC_WRITABLE],
+  [BPF_PROG_TYPE.SCHED_ACT, TC_WRITABLE],
 ]);
 const NOTHING: readonly number[] = [];
 
