@@ -34,19 +34,18 @@ const within = (root: string, p: string): boolean => p === root || p.startsWith(
  * that do not exist yet (a file to create) are taken as they are.
  */
 export function resolveBeneath(root: string, from: string, rel: string, followLast: boolean): string | null {
-  const todo = rel.split('/').reverse();
+  const todo = components(rel);
   let cur = from;
   let links = 0;
   while (todo.length > 0) {
     const c = todo.pop()!;
-    if (c === '' || c === '.') continue;
     if (c === '..') {
       cur = dirname(cur);
       if (!within(root, cur)) return null;
       continue;
     }
     const next = join(cur, c);
-    const last = todo.every((t) => t === '' || t === '.');
+    const last = todo.length === 0;
     let link: string | undefined;
     try {
       if ((!last || followLast) && lstatSync(next).isSymbolicLink()) link = readlinkSync(next);
@@ -60,9 +59,14 @@ export function resolveBeneath(root: string, from: string, rel: string, followLa
     // Too many links: leave it to the open, which answers ELOOP.
     if (++links > MAX_LINKS) return cur;
     if (isAbsolute(link)) cur = '/';
-    todo.push(...link.split('/').reverse());
+    todo.push(...components(link));
   }
   return within(root, cur) ? cur : null;
+}
+
+/** A path's components, last first (for popping), without the empty and "." ones. */
+function components(path: string): string[] {
+  return path.split('/').filter((c) => c !== '' && c !== '.').reverse();
 }
 
 export interface SandboxOptions {
