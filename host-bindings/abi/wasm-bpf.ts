@@ -347,7 +347,7 @@ export class WasmBpfHost {
   }
 
   /**
-   * A failure of a one-off set-up call (attach, a map by name): always logged, because the guest
+   * A failure of a one-off call (attach, a map by name, close): always logged, because the guest
    * only sees an errno and the host knows why (a refused declaration, no event source in the VM).
    */
   private report(call: string, message: string, result: number): number {
