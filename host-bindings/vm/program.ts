@@ -31,12 +31,18 @@ interface JitExports {
   callback(fnStart: number, r1: number, r2: number, r10: number): number;
 }
 
+/** A compilation sent to the JIT thread, the hash-map lookups its module will import, and the ms sending it took. */
+interface PendingCompile {
+  ticket: JitTicket;
+  hashLookups: HashMapLookup[];
+  sendMs: number;
+}
+
 export class ExecutableProgram {
   private runs = 0;
   private jit: JitExports | undefined;
   private jitDeclined = false;
-  /** The compilation sent to the JIT thread, the hash-map lookups its module will import, and the ms sending it took. */
-  private pending: { ticket: JitTicket; hashLookups: HashMapLookup[]; sendMs: number } | undefined;
+  private pending: PendingCompile | undefined;
   /**
    * Milliseconds the last compilation took on the calling thread: code generation, WebAssembly
    * compilation and instantiation in place; for a module the JIT thread made, sending the
@@ -95,7 +101,7 @@ export class ExecutableProgram {
   }
 
   /** Takes the JIT thread's answer if it has come: the module, or staying interpreted. */
-  private collect(pending: { ticket: JitTicket; hashLookups: HashMapLookup[]; sendMs: number }): void {
+  private collect(pending: PendingCompile): void {
     const answer = pending.ticket.poll();
     if (!answer) return;
     this.pending = undefined;
