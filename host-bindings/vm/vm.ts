@@ -12,7 +12,7 @@ import { ContextArea, packetKind } from './contexts.js';
 import { callHelper, helperDenied, type HelperHost, type PacketState } from './helpers.js';
 import { decodeProgram } from './isa.js';
 import { ArrayMap, HashMap, QueueMap, RefMap, StackTraceMap, type VmMap, type VmMapSpec, describeMapType } from './maps.js';
-import { REGS_ADDR, STACK_FRAME, VmMemory } from './memory.js';
+import { MemoryFault, REGS_ADDR, STACK_FRAME, VmMemory } from './memory.js';
 import { ExecutableProgram, type EngineMode } from './program.js';
 import { PerfEventArrayMap, RingBufMap } from './ring-buffers.js';
 
@@ -260,7 +260,11 @@ export class Vm {
     this.prepare(p, o.dataIn, o.ctxIn);
     const a = this.area;
     const t0 = performance.now();
-    this.execute(p, a.r1, a.r2, a.packet, repeat);
+    try {
+      this.execute(p, a.r1, a.r2, a.packet, repeat);
+    } catch (e) {
+      throw withoutContextHint(e, p, o);
+    }
     const durationNs = Math.round(((performance.now() - t0) * 1e6) / repeat);
     return { retval: this.mem.regLo(0) >>> 0, durationNs, dataOut: this.area.dataOut(), ctxOut: this.area.ctxOut() };
   }
@@ -414,4 +418,19 @@ function shortOfIpHeader(frame: Uint8Array): string | undefined {
   const type = (frame[12]! << 8) | frame[13]!;
   const need = type === 0x0800 ? 14 + 20 : type === 0x86dd ? 14 + 40 : 0;
   return frame.length < need ? `packet of ${frame.length} bytes is shorter than its Ethernet and ${type === 0x0800 ? 'IPv4' : 'IPv6'} headers (${need} bytes)` : undefined;
+}
+
+/**
+ * A test run of a program without a packet (tracing, say) and without a context follows the
+ * bpf_conformance convention: r1 points at the data, r2 is its length. A program that then reads
+ * its context faults just past that data, which says nothing about the missing context; the
+ * fault then says so.
+ */
+function withoutContextHint(e: unknown, p: VmProgram, o: VmTestRunOptions): unknown {
+  if (o.ctxIn || packetKind(p.type) !== 'none' || !(e instanceof WbpfError) || !(e.cause instanceof MemoryFault)) return e;
+  const bytes = o.dataIn?.length ?? 0;
+  return new WbpfError(
+    `${e.message}; no context was given, so r1 points at the ${bytes} byte(s) of data in (the bpf_conformance convention): give the program its context (ctx_in, or --ctx FILE in wbpf test-run)`,
+    { cause: e.cause },
+  );
 }

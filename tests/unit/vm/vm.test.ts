@@ -201,6 +201,18 @@ for (const mode of MODES) {
       expect(() => vm.testRun(p, { dataIn: new Uint8Array(14) })).toThrow(/run program "p": out-of-bounds store of 8 byte\(s\) .*\(pc 10\)/);
     });
 
+    it('a fault in a test run without a context says none was given', () => {
+      newVm();
+      const p = load(vm, 'p', BPF_PROG_TYPE.TRACEPOINT, `
+        ldxdw %r0, [%r1+16]
+        exit`);
+      expect(() => vm.testRun(p, { dataIn: new Uint8Array(8) })).toThrow(
+        /out-of-bounds load of 8 byte\(s\) .*\(pc 0\); no context was given, so r1 points at the 8 byte\(s\) of data in .*give the program its context/,
+      );
+      expect(vm.testRun(p, { ctxIn: new Uint8Array(24).fill(7) }).retval).toBe(0x07070707);
+      expect(() => vm.testRun(p, { ctxIn: new Uint8Array(16) })).toThrow(/out-of-bounds load of 8 byte\(s\) .*\(pc 0\)$/);
+    });
+
     it('perf_event_output delivers the sample', () => {
       newVm();
       const pe = vm.createMap({ name: 'pe', type: BPF_MAP_TYPE.PERF_EVENT_ARRAY, keySize: 4, valueSize: 4, maxEntries: 1, flags: 0 });
