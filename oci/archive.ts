@@ -20,7 +20,7 @@ async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
 
 /** Writes the given tagged images to `file` as a tar of an OCI layout, tags preserved. */
 export async function saveArchive(store: LayoutStore, references: string[], file: string): Promise<void> {
-  if (references.length === 0) throw new WbpfError('save: name at least one image');
+  if (references.length === 0) throw new WbpfError('name at least one image to save');
   await withTempDir(async (dir) => {
     const layout = await LayoutStore.open(dir);
     for (const ref of references) await copyGraph(store, layout, await store.resolve(ref), { tag: ref, referrers: OBJECT_REFERRERS });
@@ -33,7 +33,7 @@ export async function loadArchive(store: LayoutStore, file: string): Promise<str
   try {
     await fs.access(file);
   } catch {
-    throw new WbpfError(`load: ${file}: no such file`);
+    throw new WbpfError(`${file}: no such file`);
   }
   return withTempDir(async (dir) => {
     const rejected: string[] = [];
@@ -51,17 +51,17 @@ export async function loadArchive(store: LayoutStore, file: string): Promise<str
         },
       });
     } catch (e) {
-      throw new WbpfError(`load: ${file}: not a readable tar archive: ${(e as Error).message}`);
+      throw new WbpfError(`${file}: not a readable tar archive: ${(e as Error).message}`);
     }
-    if (rejected.length) throw new WbpfError(`load: ${file}: refusing non-regular entries: ${rejected.slice(0, 5).join(', ')}`);
+    if (rejected.length) throw new WbpfError(`${file}: refusing non-regular entries: ${rejected.slice(0, 5).join(', ')}`);
     try {
       await fs.access(path.join(dir, 'oci-layout'));
     } catch {
-      throw new WbpfError(`load: ${file}: not an OCI layout archive (no oci-layout file)`);
+      throw new WbpfError(`${file}: not an OCI layout archive (no oci-layout file)`);
     }
     const layout = await LayoutStore.open(dir);
     const images = await layout.list();
-    if (images.length === 0) throw new WbpfError(`load: ${file}: the archive has no tagged images`);
+    if (images.length === 0) throw new WbpfError(`${file}: the archive has no tagged images`);
     for (const image of images) await copyGraph(layout, store, image.descriptor, { tag: image.reference, referrers: OBJECT_REFERRERS });
     return images.map((i) => i.reference);
   });

@@ -3,6 +3,7 @@
 // stored in the bundle (oci/ treats it as opaque JSON) for `inspect` and for `run` to check what
 // the guest actually loads and attaches against.
 import { WbpfError } from '../host-bindings/errors.js';
+import { withContext } from '../host-bindings/object/context.js';
 import { describeObject, type ObjectDescription } from '../host-bindings/object/describe.js';
 import { embeddedBpfObjects } from './wasm-data.js';
 
@@ -15,22 +16,34 @@ export interface BundleCapabilities {
   mapTypes: string[];
 }
 
+/** An object given as a layer; `path`, when it came from a file, names it in errors. */
+export interface CapabilityLayer {
+  name: string;
+  bytes: Uint8Array;
+  arch?: string;
+  path?: string;
+}
+
 /**
- * Describes the objects given as layers (`name` → bytes) and those embedded in the guest.
- * Fails naming the object that could not be parsed.
+ * Describes the objects given as layers and those embedded in the guest. Fails naming the
+ * object (the object layer's errors carry that name) or the guest (`guestName`) that could not
+ * be parsed.
  */
-export function computeCapabilities(guest: Uint8Array | undefined, layers: { name: string; bytes: Uint8Array; arch?: string }[]): BundleCapabilities {
-  const embedded = guest ? embeddedBpfObjects(guest) : [];
-  const sources: { source: string; bytes: Uint8Array; arch?: string }[] = [
-    ...layers.map((l) => ({ source: `layer:${l.name}`, bytes: l.bytes, ...(l.arch ? { arch: l.arch } : {}) })),
-    ...embedded.map((bytes, i) => ({ source: `embedded:${i}`, bytes })),
+export function computeCapabilities(guest: Uint8Array | undefined, layers: CapabilityLayer[], guestName = 'guest'): BundleCapabilities {
+  const embedded = guest ? withContext(guestName, () => embeddedBpfObjects(guest)) : [];
+  const sources: { source: string; bytes: Uint8Array; arch?: string; where: string }[] = [
+    ...layers.map((l) => ({
+      source: `layer:${l.name}`, bytes: l.bytes, ...(l.arch ? { arch: l.arch } : {}),
+      where: `${l.path ?? `layer:${l.name}`}${l.arch ? ` (${l.arch})` : ''}`,
+    })),
+    ...embedded.map((bytes, i) => ({ source: `embedded:${i}`, bytes, where: `embedded in the guest (#${i + 1})` })),
   ];
   const objects = sources.map((s) => {
-    const where = s.arch ? `${s.source} (${s.arch})` : s.source;
     try {
-      return { source: s.source, ...(s.arch ? { arch: s.arch } : {}), ...describeObject(s.bytes, where) };
+      return { source: s.source, ...(s.arch ? { arch: s.arch } : {}), ...describeObject(s.bytes, s.where) };
     } catch (e) {
-      throw new WbpfError(`describe eBPF object ${where}: ${(e as Error).message}`, { cause: e });
+      if (e instanceof WbpfError) throw e;
+      throw new WbpfError(`object "${s.where}": ${(e as Error).message}`, { cause: e });
     }
   });
   const uniq = (xs: (string | null)[]): string[] => [...new Set(xs.filter((x): x is string => !!x))].sort();

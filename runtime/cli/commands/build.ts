@@ -177,9 +177,10 @@ DIR holds a wbpf.json or wbpf.yaml: {name, version, guest, objects: [path | path
             throw new WbpfError(`eBPF object ${o.path}: ${e.message}`);
           }),
           ...(o.arch ? { arch: o.arch } : {}),
+          path: o.path,
         })),
       );
-      const capabilities: BundleCapabilities = computeCapabilities(guestBytes, layers);
+      const capabilities: BundleCapabilities = computeCapabilities(guestBytes, layers, guest.path);
       const reference = localName(parseReference(values.tag ?? spec?.tag ?? defaultReference(spec?.name ?? path.basename(guest.path), spec?.version)));
       const store = await openLocalStore();
       const built = await buildBundle(store, {

@@ -31,7 +31,7 @@ async function inspectFile(file: string, bytes: Buffer, io: CliIo, json: boolean
   const isElf = bytes.subarray(0, 4).equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]));
   if (!isWasm && !isElf) throw new UsageError(`${file}: neither a Wasm module nor an ELF object (and not a reference)`);
   const { computeCapabilities } = await import('../../bundle-capabilities.js');
-  const caps = isWasm ? computeCapabilities(bytes, []) : computeCapabilities(undefined, [{ name: file, bytes }]);
+  const caps = isWasm ? computeCapabilities(bytes, [], file) : computeCapabilities(undefined, [{ name: file, bytes, path: file }]);
   if (json) writeJson(io, { file, kind: isWasm ? 'wasm' : 'bpf-object', size: bytes.length, capabilities: caps });
   else {
     io.stdout.write(`File: ${file} (${isWasm ? 'Wasm guest' : 'eBPF object'}, ${humanSize(bytes.length)})\n`);

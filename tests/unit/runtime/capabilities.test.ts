@@ -88,6 +88,15 @@ describe('--allow values', () => {
   });
 });
 
+describe('computing a declaration', () => {
+  it('names the file of an object or guest that cannot be parsed', () => {
+    const notElf = new TextEncoder().encode('root:x:0:0:root:/root:/bin/bash\n');
+    expect(() => computeCapabilities(undefined, [{ name: 'passwd', bytes: notElf, path: '/etc/passwd' }])).toThrow(/^object "\/etc\/passwd": not an ELF file: bad magic$/);
+    expect(() => computeCapabilities(undefined, [{ name: 'p.bpf.o', bytes: notElf, arch: 'arm64' }])).toThrow(/^object "layer:p.bpf.o \(arm64\)": not an ELF file/);
+    expect(() => computeCapabilities(notElf, [], 'tool.wasm')).toThrow(/^tool.wasm: wasm: bad magic/);
+  });
+});
+
 describe('reading a declaration', () => {
   it('reads what wbpf build records', () => {
     const d = readDeclaration(declaredBy(BOOTSTRAP, SOCKET), SOURCE);
