@@ -7,6 +7,14 @@
 // Any call (a helper may move the packet) forgets everything packet-related. Registers
 // spilled to the stack are not followed.
 //
+// A packet pointer whose offset is not known (data plus an unbounded scalar, or paths whose
+// offsets widening gave up on) is still followed as "data + something": its accesses get an
+// exact run-time check of the offset against the range proven at that point, which is cheaper
+// than the tag check. That check needs data itself, so the loads of ctx->data are reported
+// too: every path to such an access passes one of them after the last call (packet kinds are
+// made only there and every call forgets them), and between calls data cannot change (the
+// context is read-only to the program), so the latest of those loads holds the current data.
+//
 // Scalars are followed as intervals within [0, 2^32), where signed and unsigned comparisons
 // and 32- and 64-bit views of a value agree, so that a loop index such as `for (i = 0; i !=
 // 1024; i++) sum += p[i]` is known to stay in [0, 1023] inside the loop. Anything that could
@@ -26,7 +34,8 @@ const XDP_DATA = 0, XDP_DATA_END = 4;
 const MAX_OFFSET = 1 << 16;
 /** Largest scalar followed: any zero-extended 32-bit value. */
 const MAX_SCALAR = 0xffffffff;
-const UNKNOWN = 0, CTX = 1, PKT = 2, PKT_END = 3, SCALAR = 4;
+/** PKT: data + [lo, hi]; PKT_ANY: data + an unknown 64-bit offset. */
+const UNKNOWN = 0, CTX = 1, PKT = 2, PKT_END = 3, SCALAR = 4, PKT_ANY = 5;
 /** Rounds of the fixpoint per block before the analysis gives up (proving nothing). */
 const MAX_ROUNDS_PER_BLOCK = 64;
 
@@ -59,10 +68,10 @@ class State {
     else this.set(r, UNKNOWN);
   }
 
-  /** r = a packet pointer at data + [lo, hi], or unknown when that is too far. */
+  /** r = a packet pointer at data + [lo, hi], or at data + an unknown offset when that is too far. */
   packet(r: number, lo: number, hi: number): void {
     if (Math.abs(lo) <= MAX_OFFSET && Math.abs(hi) <= MAX_OFFSET) this.set(r, PKT, lo, hi);
-    else this.set(r, UNKNOWN);
+    else this.set(r, PKT_ANY);
   }
 }
 
@@ -96,7 +105,7 @@ class BlockStates {
   /**
    * Block b's state becomes what both it and s allow; returns whether it changed. With
    * `widen` (a loop header), a bound that moved jumps to the next threshold, or the register
-   * becomes unknown.
+   * becomes unknown (a packet pointer: data + an unknown offset).
    */
   join(b: number, s: State, widen: Float64Array | undefined): boolean {
     if (!this.seen[b]) {
@@ -110,9 +119,9 @@ class BlockStates {
     let changed = false;
     for (let r = 0, i = 11 * b; r < 11; r++, i++) {
       const k = this.kind[i]!;
-      if (k === UNKNOWN) continue;
+      if (k === UNKNOWN || (k === PKT_ANY && s.kind[r] === PKT)) continue;
       if (k !== s.kind[r]) {
-        this.kind[i] = UNKNOWN;
+        this.kind[i] = k === PKT && s.kind[r] === PKT_ANY ? PKT_ANY : UNKNOWN;
         changed = true;
         continue;
       }
@@ -123,7 +132,7 @@ class BlockStates {
       if (lo === this.lo[i] && hi === this.hi[i]) continue;
       changed = true;
       if (Number.isNaN(lo) || Number.isNaN(hi)) {
-        this.kind[i] = UNKNOWN;
+        this.kind[i] = k === PKT ? PKT_ANY : UNKNOWN;
         continue;
       }
       this.lo[i] = lo;
@@ -165,13 +174,26 @@ function thresholds(p: Program, cfg: Cfg): Float64Array {
   return Float64Array.from(values).sort();
 }
 
+/** What the JIT may do with the packet accesses of an XDP entry function, by slot. */
+export interface PacketAccesses {
+  /** 1 where the access provably stays inside the packet: no check. */
+  proven: Uint8Array;
+  /**
+   * Where nonzero, the access is through data + something, and every path to it proved the
+   * packet this many bytes long: an access at data + [0, rangeChecked - size] needs no tag check.
+   */
+  rangeChecked: Int32Array;
+  /** 1 where the slot loads ctx->data, the data range-checked accesses compare against (all 0 when there are none). */
+  loadsData: Uint8Array;
+}
+
 /**
- * Slots of the XDP entry function whose memory access provably stays inside the packet.
+ * The packet accesses of an XDP entry function that are proven in bounds or can be range-checked.
  * `cfg` is the function's control-flow graph; the function must be entered with r1 = context.
  */
-export function provenPacketAccesses(p: Program, cfg: Cfg): Uint8Array {
-  const proven = new Uint8Array(p.length);
-  if (!readsPacketBounds(p, cfg)) return proven;
+export function packetAccesses(p: Program, cfg: Cfg): PacketAccesses {
+  const marks: PacketAccesses = { proven: new Uint8Array(p.length), rangeChecked: new Int32Array(p.length), loadsData: new Uint8Array(p.length) };
+  if (!readsPacketBounds(p, cfg)) return marks;
   const order = cfg.order;
   const widen = thresholds(p, cfg);
   const states = new BlockStates(cfg.n);
@@ -184,16 +206,16 @@ export function provenPacketAccesses(p: Program, cfg: Cfg): Uint8Array {
   const loops = cfg.isLoopHeader.includes(1);
   let rounds = 0;
   for (let changed = true; changed; ) {
-    if (++rounds > MAX_ROUNDS_PER_BLOCK * cfg.n) return proven.fill(0);
+    if (++rounds > MAX_ROUNDS_PER_BLOCK * cfg.n) return clear(marks);
     changed = false;
-    proven.fill(0);
+    clear(marks);
     for (let i = 0; i < order.length; i++) {
       const b = order[i]!;
       if (!states.seen[b]) continue;
       states.load(b, out);
       const kind = cfg.kind[b]!;
       const stopAt = kind === B_GOTO || kind === B_COND ? cfg.last[b]! : cfg.end[b]!;
-      for (let pc = cfg.start[b]!; pc < stopAt; pc += p.code[pc] === OP_LDDW ? 2 : 1) step(p, pc, out, proven);
+      for (let pc = cfg.start[b]!; pc < stopAt; pc += p.code[pc] === OP_LDDW ? 2 : 1) step(p, pc, out, marks);
       if (kind === B_GOTO) changed = flowInto(cfg.target[b]!, out) || changed;
       else if (kind === B_FALL) changed = flowInto(cfg.next[b]!, out) || changed;
       else if (kind === B_COND) {
@@ -206,7 +228,16 @@ export function provenPacketAccesses(p: Program, cfg: Cfg): Uint8Array {
     }
     if (!loops) break;
   }
-  return proven;
+  // The function keeps data only for range-checked accesses.
+  if (!marks.rangeChecked.some((range) => range > 0)) marks.loadsData.fill(0);
+  return marks;
+}
+
+function clear(marks: PacketAccesses): PacketAccesses {
+  marks.proven.fill(0);
+  marks.rangeChecked.fill(0);
+  marks.loadsData.fill(0);
+  return marks;
 }
 
 /** Whether the function reads ctx->data or ctx->data_end at all (a 32-bit load at offset 0 or 4). */
@@ -218,23 +249,25 @@ function readsPacketBounds(p: Program, cfg: Cfg): boolean {
   return false;
 }
 
-/** Applies the instruction at pc to s; marks it in `proven` when it is an access proven in bounds. */
-function step(p: Program, pc: number, s: State, proven: Uint8Array): void {
+/** Applies the instruction at pc to s; marks it when it is a packet access or loads ctx->data. */
+function step(p: Program, pc: number, s: State, marks: PacketAccesses): void {
   const code = p.code[pc]!, dst = p.dst[pc]!, src = p.src[pc]!, off = p.off[pc]!;
   const c = cls(code);
   if (code === OP_CALL || code === OP_CALLX) {
     for (let r = 0; r <= 5; r++) s.set(r, UNKNOWN);
-    for (let r = 6; r <= 9; r++) if (s.kind[r] === PKT || s.kind[r] === PKT_END) s.set(r, UNKNOWN);
+    for (let r = 6; r <= 9; r++) if (s.kind[r] === PKT || s.kind[r] === PKT_END || s.kind[r] === PKT_ANY) s.set(r, UNKNOWN);
     s.range = 0;
     return;
   }
   if (c === CLS_JMP || c === CLS_JMP32) return; // jumps and exit change no register
   if (c === CLS_LDX) {
     const size = sizeBytes(code);
-    if (s.kind[src] === PKT && inRange(s, s.lo[src]! + off, s.hi[src]! + off, size)) proven[pc] = 1;
+    markAccess(s, src, off, size, pc, marks);
     const plain = code === (CLS_LDX | MODE_MEM | (code & 0x18)); // zero-extending load
-    if (s.kind[src] === CTX && code === (CLS_LDX | MODE_MEM) && off === XDP_DATA) s.set(dst, PKT);
-    else if (s.kind[src] === CTX && code === (CLS_LDX | MODE_MEM) && off === XDP_DATA_END) s.set(dst, PKT_END);
+    if (s.kind[src] === CTX && code === (CLS_LDX | MODE_MEM) && off === XDP_DATA) {
+      s.set(dst, PKT);
+      marks.loadsData[pc] = 1;
+    } else if (s.kind[src] === CTX && code === (CLS_LDX | MODE_MEM) && off === XDP_DATA_END) s.set(dst, PKT_END);
     else if (plain && size < 8) s.scalar(dst, 0, 2 ** (8 * size) - 1);
     else s.set(dst, UNKNOWN);
     return;
@@ -245,7 +278,7 @@ function step(p: Program, pc: number, s: State, proven: Uint8Array): void {
       if (imm & 1) s.set(imm === 0xf1 ? 0 : src, UNKNOWN); // fetch forms write src, cmpxchg writes r0
       return;
     }
-    if (s.kind[dst] === PKT && inRange(s, s.lo[dst]! + off, s.hi[dst]! + off, sizeBytes(code))) proven[pc] = 1;
+    markAccess(s, dst, off, sizeBytes(code), pc, marks);
     return;
   }
   if (code === OP_LDDW) {
@@ -273,8 +306,12 @@ function alu64(p: Program, pc: number, s: State): void {
   }
   if (op === 0x00 || op === 0x10) { // add, sub
     const add = op === 0x00;
+    // An offset that is not a pointer: a scalar, or a value nothing is known about.
+    const offset = known || s.kind[src] === UNKNOWN;
     if (kind === PKT && known) return add ? s.packet(dst, lo + a, hi + b) : s.packet(dst, lo - b, hi - a);
+    if ((kind === PKT || kind === PKT_ANY) && offset) return s.set(dst, PKT_ANY);
     if (add && kind === SCALAR && x && s.kind[src] === PKT) return s.packet(dst, s.lo[src]! + lo, s.hi[src]! + hi);
+    if (add && (kind === SCALAR || kind === UNKNOWN) && x && (s.kind[src] === PKT || s.kind[src] === PKT_ANY)) return s.set(dst, PKT_ANY);
     if (kind === SCALAR && known) return add ? s.scalar(dst, lo + a, hi + b) : s.scalar(dst, lo - b, hi - a);
     return s.set(dst, UNKNOWN);
   }
@@ -317,8 +354,15 @@ function word(s: State, r: number, lo: number, hi: number): void {
   else s.set(r, SCALAR, 0, MAX_SCALAR);
 }
 
-function inRange(s: State, start: number, end: number, size: number): boolean {
-  return start >= 0 && end + size <= s.range;
+/**
+ * Marks a plain load or store of `size` bytes at base + off as proven or range-checked; not an
+ * access that is known to start past the range, whose range check could only fail.
+ */
+function markAccess(s: State, base: number, off: number, size: number, pc: number, marks: PacketAccesses): void {
+  const k = s.kind[base]!;
+  if (k === PKT && s.lo[base]! + off >= 0 && s.hi[base]! + off + size <= s.range) marks.proven[pc] = 1;
+  else if (k === PKT_ANY && s.range >= size) marks.rangeChecked[pc] = s.range;
+  else if (k === PKT && s.lo[base]! + off + size <= s.range && s.hi[base]! + off >= 0) marks.rangeChecked[pc] = s.range;
 }
 
 /** Narrows s with what the conditional jump at pc implies when it is (or is not) taken. */

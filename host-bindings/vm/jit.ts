@@ -3,7 +3,8 @@
 // r6..r9 are i64 locals. Control flow is rebuilt as blocks and loops (jit-structure.ts), so V8
 // sees ordinary structured code. Every load and store is checked against the shadow tags of its
 // first and last byte with one branch, except constant r10 offsets (proven in range at load
-// time) and XDP packet accesses that jit-bounds.ts proves inside a checked packet range.
+// time) and XDP packet accesses that jit-bounds.ts proves inside a checked packet range; other
+// XDP accesses through data + something first try a cheaper compare with that range.
 // Helpers are called through one i32-only import: the arguments go through the register file
 // in linear memory, so no BigInt crosses the boundary; array-map lookups of a map known at the
 // call, get_prandom_u32 and get_smp_processor_id are done in the module, and hash-map lookups
@@ -20,7 +21,7 @@ import {
 import type { CheckedProgram, FunctionInfo } from './checks.js';
 import { REGS_ADDR, STACK_FRAME, TAG_READ, TAG_WRITE } from './memory.js';
 import { B_COND, B_FALL, B_GOTO, buildCfg, type Cfg } from './jit-structure.js';
-import { provenPacketAccesses } from './jit-bounds.js';
+import { packetAccesses, type PacketAccesses } from './jit-bounds.js';
 import { countedLoops, type CountedLoop } from './jit-loops.js';
 import { ByteWriter, I32, I64, OP, VOID } from './wasm-writer.js';
 import { emitLegacyLoad } from './jit-ld-abs.js';
@@ -43,7 +44,7 @@ export interface JitLayout {
 const T_HELPER = 0, T_FAULT = 1, T_BUDGET = 2, T_BSWAP32 = 3, T_BSWAP64 = 4, T_BPF = 5, T_CALLBACK = 6, T_RUN = 7;
 const F_HELPER = 0, F_FAULT = 1, F_BUDGET = 2, F_HASH = 3, F_BSWAP32 = 4, F_BSWAP64 = 5, F_FIRST_BPF = 6;
 const G_BUDGET = 0, G_STOP = 1, G_RAND = 2;
-const L_R0 = 6, L_T = 11, L_T2 = 12, L_A = 13, L_BUDGET = 14, L_FAULT = 15;
+const L_R0 = 6, L_T = 11, L_T2 = 12, L_A = 13, L_BUDGET = 14, L_FAULT = 15, L_DATA = 16;
 
 /** eBPF register → Wasm local: r1..r5 and r10 are the parameters 0..5. */
 const REG_LOCAL = Uint8Array.of(L_R0, 0, 1, 2, 3, 4, 7, 8, 9, 10, 5);
@@ -196,8 +197,8 @@ class FunctionEmitter {
   private currentBlockStart = 0;
   // Every field is set here, once, so that the emitter's shape never changes under V8's feet.
   private readonly cfg: Cfg;
-  /** Slots whose access jit-bounds.ts proved inside the packet. */
-  private readonly proven: Uint8Array;
+  /** Packet accesses jit-bounds.ts proved inside the packet, or that compare with a proven range. */
+  private readonly packet: PacketAccesses;
   /** Whether the function has loops, so spends the back-edge budget. */
   private readonly spends: boolean;
   /** Loops charged once at their entry (jit-loops.ts), by header block. */
@@ -214,12 +215,15 @@ class FunctionEmitter {
     this.cfg = buildCfg(checked.program, f);
     this.spends = this.cfg.isLoopHeader.includes(1);
     this.counted = countedLoops(checked.program, this.cfg);
-    this.proven = hasContext ? provenPacketAccesses(checked.program, this.cfg) : new Uint8Array(checked.program.length);
+    const n = checked.program.length;
+    this.packet = hasContext
+      ? packetAccesses(checked.program, this.cfg)
+      : { proven: new Uint8Array(n), rangeChecked: new Int32Array(n), loadsData: new Uint8Array(n) };
   }
 
   emit(): ByteWriter {
     const w = this.w;
-    w.u32(2).u32(7).byte(I64).u32(3).byte(I32); // locals: r0, r6..r9, t, t2 (i64); a, budget, fault (i32)
+    w.u32(3).u32(7).byte(I64).u32(3).byte(I32).u32(1).byte(I64); // locals: r0, r6..r9, t, t2 (i64); a, budget, fault (i32); data (i64)
     // The slow paths (budget exhausted, memory fault) sit outside the body, reached by `br_if`,
     // so that no call appears inside loops and V8 can keep the registers in machine registers.
     // What went wrong travels as the branch's value, not in a local: a local set on a loop's
@@ -439,7 +443,8 @@ class FunctionEmitter {
   /** Leaves the checked i32 address of [base + off] on the stack. */
   private address(pc: number, base: number, off: number, size: number, need: number): void {
     const w = this.w;
-    const checked = base !== 10 && this.proven[pc] !== 1;
+    const checked = base !== 10 && this.packet.proven[pc] !== 1;
+    if (checked && this.packet.rangeChecked[pc]! > 0) return this.rangeCheckedAddress(pc, base, off, size, need);
     if (checked) this.i32(faultCode(pc, size, need));
     this.get(base);
     if (off !== 0) {
@@ -453,6 +458,34 @@ class FunctionEmitter {
     this.tagsMissing(size, need);
     this.exitIf(EXIT_FAULT);
     this.loadA();
+  }
+
+  /**
+   * An access through data + something (see jit-bounds.ts): within the proven range, one
+   * unsigned compare of its offset from data, computed in 64 bits so that a negative or huge
+   * offset fails too; anywhere else the tag check, so that the outcome (the access, or the same
+   * fault) is the interpreter's. Data is the latest ctx->data load, every path here has one.
+   */
+  private rangeCheckedAddress(pc: number, base: number, off: number, size: number, need: number): void {
+    const w = this.w;
+    this.get(base);
+    if (off !== 0) {
+      this.i64(off);
+      w.byte(OP.i64_add);
+    }
+    w.byte2(OP.local_tee, L_T).byte2(OP.local_get, L_DATA).byte(OP.i64_sub);
+    this.i64(this.packet.rangeChecked[pc]! - size + 1);
+    w.byte(OP.i64_lt_u).byte(OP.if).byte(I32);
+    this.push(FR_IF, -1);
+    w.byte2(OP.local_get, L_T).byte(OP.i32_wrap_i64);
+    w.byte(OP.else);
+    this.i32(faultCode(pc, size, need));
+    w.byte2(OP.local_get, L_T);
+    this.tagsMissing(size, need);
+    this.exitIf(EXIT_FAULT);
+    this.loadA();
+    this.pop();
+    w.byte(OP.end);
   }
 
   /**
@@ -501,6 +534,7 @@ class FunctionEmitter {
         const op = size === 8 ? OP.i64_load : size === 4 ? (signed ? OP.i64_load32_s : OP.i64_load32_u)
           : size === 2 ? (signed ? OP.i64_load16_s : OP.i64_load16_u) : signed ? OP.i64_load8_s : OP.i64_load8_u;
         w.byte3(op, 0, 0);
+        if (this.packet.loadsData[pc]) w.byte2(OP.local_tee, L_DATA);
         return this.set(dst);
       }
       case CLS_ST:

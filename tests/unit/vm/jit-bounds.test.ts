@@ -1,11 +1,12 @@
-// Packet accesses the JIT proves in bounds: which ones the analysis marks, and that the proofs
-// never hide a fault (each program run in both engines must behave the same).
+// Packet accesses the JIT proves in bounds or range-checks at run time: which ones the analysis
+// marks, and that neither the proofs nor the range checks hide a fault or invent one (each
+// program run in both engines must behave the same, fault messages included).
 import { afterEach, describe, expect, it } from 'vitest';
 import { BPF_PROG_TYPE } from '../../../host-bindings/uapi.js';
 import { assemble } from '../../../host-bindings/vm/assembler.js';
 import { decodeProgram } from '../../../host-bindings/vm/isa.js';
 import { buildCfg } from '../../../host-bindings/vm/jit-structure.js';
-import { provenPacketAccesses } from '../../../host-bindings/vm/jit-bounds.js';
+import { packetAccesses } from '../../../host-bindings/vm/jit-bounds.js';
 import { Vm } from '../../../host-bindings/vm/vm.js';
 import { load, MODES } from './build.js';
 import { prng } from '../../support/prng.js';
@@ -14,7 +15,7 @@ const XDP = BPF_PROG_TYPE.XDP;
 
 function provenSlots(src: string): number[] {
   const p = decodeProgram(assemble(src));
-  const proven = provenPacketAccesses(p, buildCfg(p, { start: 0, end: p.length }));
+  const { proven } = packetAccesses(p, buildCfg(p, { start: 0, end: p.length }));
   return [...proven.keys()].filter((pc) => proven[pc]);
 }
 
@@ -26,7 +27,7 @@ const HEADER = `
   add %r4, 14
   jgt %r4, %r3, out`;
 
-describe('provenPacketAccesses', () => {
+describe('packetAccesses: proven', () => {
   it('marks accesses inside a range proven by data + k > data_end, and only those', () => {
     const slots = provenSlots(`${HEADER}
       ldxb %r0, [%r2+13]
@@ -308,5 +309,308 @@ describe('proven packet accesses on random loops', () => {
       expect(outcomes[1], src).toBe(outcomes[0]);
     }
     expect(proved).toBeGreaterThan(50); // the loops do exercise the proofs
+  });
+});
+
+/** [slot, range] of each access the analysis leaves to a run-time range check, and the slots that load ctx->data. */
+function rangeChecked(src: string): { checked: [number, number][]; loadsData: number[] } {
+  const p = decodeProgram(assemble(src));
+  const m = packetAccesses(p, buildCfg(p, { start: 0, end: p.length }));
+  return {
+    checked: [...m.rangeChecked.keys()].filter((pc) => m.rangeChecked[pc]).map((pc) => [pc, m.rangeChecked[pc]!]),
+    loadsData: [...m.loadsData.keys()].filter((pc) => m.loadsData[pc]),
+  };
+}
+
+// The sieve of Eratosthenes over a 64-byte packet window: the inner loop's index j starts at
+// i * i, steps by i and leaves when (j & ~63) != 0, a test the intervals cannot follow, so the
+// store through data + j (slot 17) needs a run-time check. r0 counts the primes below 64.
+const SIEVE = `
+    ldxw %r2, [%r1+4]
+    ldxw %r1, [%r1+0]
+    mov %r3, %r1
+    add %r3, 64
+    mov %r0, 0
+    jgt %r3, %r2, out
+    mov %r4, 2
+  outer:
+    mov %r7, %r1
+    add %r7, %r4
+    ldxb %r7, [%r7+0]
+    jeq %r7, 0, next
+    add %r0, 1
+    mov %r8, %r4
+    mul %r8, %r4
+    jgt %r8, 63, next
+  inner:
+    mov %r9, %r1
+    add %r9, %r8
+    stb [%r9+0], 0
+    add %r8, %r4
+    mov32 %r9, %r8
+    and %r9, -64
+    jeq %r9, 0, inner
+  next:
+    add %r4, 1
+    jne %r4, 64, outer
+  out:
+    exit`;
+
+// 16 bytes proven; r4 = data + the packet's first 8 bytes (unknown to the analysis); then ACCESS at slot 9.
+const unknownOffset = (access: string): string => `
+    ldxw %r2, [%r1+0]
+    ldxw %r3, [%r1+4]
+    mov %r4, %r2
+    add %r4, 16
+    mov %r0, 99
+    jgt %r4, %r3, out
+    ldxdw %r5, [%r2+0]
+    mov %r4, %r2
+    add %r4, %r5
+    ${access}
+  out:
+    exit`;
+
+describe('packetAccesses: range-checked', () => {
+  it('range-checks the sieve store through data + an index the intervals lose', () => {
+    const { checked, loadsData } = rangeChecked(SIEVE);
+    expect(checked).toEqual([[17, 64]]);
+    expect(loadsData).toEqual([1]);
+    expect(provenSlots(SIEVE)).toEqual([9]);
+  });
+
+  it('range-checks data + an unknown scalar, either sign, and a known interval partly in range', () => {
+    expect(rangeChecked(unknownOffset('ldxw %r0, [%r4+0]')).checked).toEqual([[9, 16]]);
+    expect(rangeChecked(unknownOffset('stxdw [%r4-8], %r5')).checked).toEqual([[9, 16]]);
+    expect(rangeChecked(unknownOffset('sub %r4, %r5\n    sub %r4, %r5\n    ldxb %r0, [%r4+3]')).checked).toEqual([[11, 16]]);
+    // data + [0, 31] may fall in the 14 proven bytes; data + 14 and data - 1 never do.
+    expect(rangeChecked(`${HEADER}
+      ldxb %r5, [%r2+0]
+      and %r5, 31
+      mov %r6, %r2
+      add %r6, %r5
+      ldxb %r0, [%r6+0]
+      ldxb %r0, [%r6-1]
+      ldxb %r0, [%r2+14]
+      ldxb %r0, [%r2-1]
+      exit
+    out:
+      exit`)).toEqual({ checked: [[9, 14], [10, 14]], loadsData: [0] });
+  });
+
+  it('joins a known and an unknown packet offset into an unknown one, but not a non-pointer', () => {
+    const join = (other: string) => rangeChecked(`${HEADER}
+      ldxdw %r5, [%r2+0]
+      mov %r6, %r2
+      jeq %r5, 7, skip
+      ${other}
+    skip:
+      ldxb %r0, [%r6+0]
+      exit
+    out:
+      exit`).checked;
+    expect(join('add %r6, %r5')).toEqual([[9, 14]]);
+    expect(join('mov %r6, %r5')).toEqual([]);
+    expect(join('mov %r6, %r10')).toEqual([]);
+  });
+
+  it('checks nothing after a helper call, nor through pointer sums, atomics or a too-short range', () => {
+    // r6 = data + unknown survives in a callee-saved register, but the call may move the packet;
+    // data is loaded again afterwards, with no range proven.
+    expect(rangeChecked(`
+      mov %r9, %r1
+      ldxw %r2, [%r9+0]
+      ldxw %r3, [%r9+4]
+      mov %r4, %r2
+      add %r4, 16
+      jgt %r4, %r3, out
+      ldxdw %r5, [%r2+0]
+      mov %r6, %r2
+      add %r6, %r5
+      call 7
+      ldxb %r0, [%r6+0]
+      ldxw %r2, [%r9+0]
+      add %r2, %r0
+      ldxb %r0, [%r2+0]
+    out:
+      exit`)).toEqual({ checked: [], loadsData: [] });
+    expect(rangeChecked(unknownOffset('add %r4, %r1\n    ldxb %r0, [%r4+0]')).checked).toEqual([]);
+    expect(rangeChecked(unknownOffset('mov %r6, %r10\n    add %r6, %r4\n    ldxb %r0, [%r6+0]')).checked).toEqual([[11, 16]]);
+    expect(rangeChecked(unknownOffset('lock add [%r4+0], %r5')).checked).toEqual([]);
+    expect(rangeChecked(`
+      ldxw %r2, [%r1+0]
+      ldxw %r3, [%r1+4]
+      mov %r4, %r2
+      add %r4, 2
+      jgt %r4, %r3, out
+      ldxb %r5, [%r2+0]
+      lsh %r5, 20
+      add %r2, %r5
+      ldxb %r0, [%r2+0]
+      ldxw %r0, [%r2+0]
+    out:
+      exit`).checked).toEqual([[8, 2]]);
+  });
+});
+
+for (const mode of MODES) {
+  describe(`range-checked packet accesses (${mode})`, () => {
+    it('runs the sieve, and skips it for a short packet', () => {
+      vm = new Vm({ mode, memoryBytes: 1 << 20 });
+      const p = load(vm, 'sieve', XDP, SIEVE);
+      const primes = [2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61];
+      for (const length of [64, 100]) {
+        const out = vm.testRun(p, { dataIn: new Uint8Array(length).fill(1) });
+        expect(vm.lastResult).toBe(BigInt(primes.length));
+        expect([...out.dataOut.subarray(2, 64).keys()].filter((i) => out.dataOut[i + 2]).map((i) => i + 2)).toEqual(primes);
+        expect(out.dataOut.subarray(64).every((b) => b === 1)).toBe(true);
+      }
+      vm.testRun(p, { dataIn: new Uint8Array(63).fill(1) });
+      expect(vm.lastResult).toBe(0n);
+    });
+  });
+}
+
+/** What a program does in each engine: r0 and the packet, or the class of the error's cause and its message. */
+function outcomes(src: string, data: Uint8Array): string[] {
+  return MODES.map((mode) => {
+    const v = new Vm({ mode, memoryBytes: 1 << 20 });
+    try {
+      const out = v.testRun(load(v, 'p', XDP, src), { dataIn: data });
+      return `r0 ${v.lastResult}, packet ${Buffer.from(out.dataOut).toString('hex')}`;
+    } catch (e) {
+      const err = e as Error;
+      return `${((err.cause ?? err) as object).constructor.name}: ${err.message}`;
+    } finally {
+      v.close();
+    }
+  });
+}
+
+/** A packet of `length` bytes (at least 8) whose first 8 bytes hold `offset` (64-bit, little-endian). */
+function withOffset(offset: bigint, length: number): Uint8Array {
+  const data = Uint8Array.from({ length }, (_, i) => 0x40 + i);
+  new DataView(data.buffer).setBigUint64(0, BigInt.asUintN(64, offset), true);
+  return data;
+}
+
+describe('range-checked packet accesses behave as the interpreter', () => {
+  const same = (src: string, data: Uint8Array): string => {
+    const [interp, jit] = outcomes(src, data);
+    expect(jit, src).toBe(interp);
+    return jit!;
+  };
+  const load4 = unknownOffset('ldxw %r0, [%r4+0]');
+  const fault = (what: string, size: number, address: bigint, pc: number) =>
+    `MemoryFault: run program "p": out-of-bounds ${what} of ${size} byte(s) at address 0x${address.toString(16)} (pc ${pc})`;
+
+  it('reads up to the last proven byte, and past it only where the packet goes on', () => {
+    expect(same(load4, withOffset(12n, 16))).toBe(`r0 ${0x4f4e4d4c}, packet ${Buffer.from(withOffset(12n, 16)).toString('hex')}`);
+    expect(same(load4, withOffset(13n, 16))).toMatch(/^MemoryFault: run program "p": out-of-bounds load of 4 byte\(s\) at address 0x[0-9a-f]+ \(pc 9\)$/);
+    expect(same(load4, withOffset(13n, 17))).toMatch(new RegExp(`^r0 ${0x504f4e4d},`)); // bytes 13..16
+  });
+
+  it('faults on negative and huge offsets with the address the interpreter reports', () => {
+    const base = (() => {
+      const v = new Vm({ mode: 'interp', memoryBytes: 1 << 20 });
+      try {
+        v.testRun(load(v, 'p', XDP, unknownOffset('mov %r0, %r2')), { dataIn: withOffset(0n, 16) });
+        return v.lastResult;
+      } finally {
+        v.close();
+      }
+    })();
+    expect(same(load4, withOffset(-1n, 16))).toBe(fault('load', 4, base - 1n, 9));
+    expect(same(load4, withOffset(1n << 32n, 16))).toBe(fault('load', 4, base + (1n << 32n), 9));
+    expect(same(load4, withOffset(-(1n << 40n), 16))).toBe(fault('load', 4, BigInt.asUintN(64, base - (1n << 40n)), 9));
+    const back = unknownOffset('ldxb %r0, [%r4-5]');
+    expect(same(back, withOffset(5n, 16))).toMatch(/^r0 5,/); // byte 0 of the offset 5
+    expect(same(back, withOffset(4n, 16))).toBe(fault('load', 1, base - 1n, 9));
+  });
+
+  it('stores inside the range and faults outside it, the packet untouched', () => {
+    const store = unknownOffset('stdw [%r4+0], -1');
+    const ok = withOffset(8n, 16);
+    expect(same(store, ok)).toBe(`r0 99, packet ${Buffer.from(ok.subarray(0, 8)).toString('hex')}${'ff'.repeat(8)}`);
+    expect(same(store, withOffset(9n, 16))).toMatch(/^MemoryFault: run program "p": out-of-bounds store of 8 byte\(s\) .*\(pc 9\)$/);
+  });
+
+  it('uses no stale data after bpf_xdp_adjust_head moved the packet', () => {
+    // 30 bytes proven; r6 = data + x; the head moves 10 bytes in; then a load through r6.
+    const src = `
+      mov %r9, %r1
+      ldxw %r2, [%r9+0]
+      ldxw %r3, [%r9+4]
+      mov %r4, %r2
+      add %r4, 30
+      mov %r0, 99
+      jgt %r4, %r3, out
+      ldxdw %r5, [%r2+0]
+      mov %r6, %r2
+      add %r6, %r5
+      mov %r1, %r9
+      mov %r2, 10
+      call 44
+      ldxb %r0, [%r6+0]
+    out:
+      exit`;
+    expect(same(src, withOffset(9n, 30))).toMatch(/^MemoryFault: run program "p": out-of-bounds load of 1 byte\(s\) .*\(pc 13\)$/);
+    expect(same(src, withOffset(10n, 30))).toMatch(/^r0 74,/); // 0x40 + 10
+    // The old data and data_end kept across the call prove nothing: data + 9 is still refused.
+    const kept = src.replace('mov %r6, %r2', 'mov %r6, %r2\n      mov %r7, %r2\n      mov %r8, %r3')
+      .replace('ldxb %r0, [%r6+0]', 'add %r7, 30\n      jgt %r7, %r8, out\n      ldxb %r0, [%r6+0]');
+    expect(same(kept, withOffset(9n, 30))).toMatch(/^MemoryFault: run program "p": out-of-bounds load of 1 byte\(s\) .*\(pc 17\)$/);
+  });
+});
+
+/**
+ * A random program with packet accesses through data + an offset the analysis cannot bound
+ * (from the packet, perhaps shifted, negated, xor-ed, or through a loop), sometimes after a
+ * helper call, with random sizes and constant offsets.
+ */
+function randomUnknownOffsets(next: () => number): string {
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)]!;
+  const k = pick([1, 8, 16, 33, 64]);
+  const lines = [
+    'mov %r9, %r1',
+    'ldxw %r2, [%r9+0]',
+    'ldxw %r3, [%r9+4]',
+    'mov %r4, %r2',
+    `add %r4, ${k}`,
+    'mov %r0, 1',
+    'jgt %r4, %r3, out',
+    'mov %r0, 0',
+  ];
+  for (let i = 0; i < 4; i++) {
+    const size = pick(['b', 'h', 'w', 'dw']);
+    lines.push(
+      `ldx${pick(['b', 'h', 'dw'])} %r5, [%r2+0]`,
+      pick(['', 'rsh %r5, 58', 'xor %r5, 0x55', 'neg %r5', 'sub %r5, 3', 'arsh %r5, 60', 'or %r5, 8', 'mov32 %r5, %r5']),
+      'mov %r4, %r2',
+      `${pick(['add', 'add', 'sub'])} %r4, %r5`,
+    );
+    if (next() < 0.15) lines.push('mov %r6, %r4', 'call 7', 'mov %r4, %r6');
+    const off = pick([0, 0, 1, -1, 7, -8, k - 1, k]);
+    const at = `[%r4${off >= 0 ? '+' : ''}${off}]`;
+    lines.push(next() < 0.4 ? `st${size} ${at}, ${Math.floor(next() * 256)}` : `ldx${size} %r7, ${at}`, 'add %r0, %r7');
+    if (next() < 0.3) lines.push('ldxw %r2, [%r9+0]');
+  }
+  lines.push('out:', 'exit');
+  return lines.join('\n    ');
+}
+
+describe('range-checked packet accesses on random programs', () => {
+  it('never hide a fault nor invent one: both engines give the same result, packet and error', () => {
+    const next = prng(777);
+    let checked = 0;
+    for (let i = 0; i < 400; i++) {
+      const src = randomUnknownOffsets(next);
+      if (rangeChecked(src).checked.length > 0) checked++;
+      const length = [0, 1, 8, 16, 17, 33, 64, 80][Math.floor(next() * 8)]!;
+      const data = Uint8Array.from({ length }, () => Math.floor(next() * 256));
+      const [interp, jit] = outcomes(src, data);
+      expect(jit, src).toBe(interp);
+    }
+    expect(checked).toBeGreaterThan(200);
   });
 });
