@@ -10,6 +10,8 @@ import type { PendingCapture } from '../host-bindings/vm/sources.js';
 export interface OpenBackendOptions extends BackendOptions {
   /** A pcap/pcapng capture replayed through the packet programs the guest attaches (VM only). */
   capture?: PendingCapture;
+  /** The VM's addressable memory (VM only; default 32 MiB). */
+  memoryBytes?: number;
 }
 
 export type BackendChoice = 'auto' | 'kernel' | 'vm';

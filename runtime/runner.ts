@@ -38,6 +38,8 @@ export interface RunOptions {
    * (VM backend only); verdict counts go to the diagnostics fd, passed packets to `output`.
    */
   pcap?: { input: string; output?: string };
+  /** Addressable memory of the built-in VM, when it runs the guest's eBPF (default 32 MiB). */
+  vmMemoryBytes?: number;
   env?: Record<string, string>;
   /** Host directories the guest may open, at the given guest path (default: the host path). */
   dirs?: { host: string; guest?: string }[];
@@ -143,6 +145,7 @@ async function runIn(thread: GuestThread, options: RunOptions): Promise<RunResul
     ...(kernelUnavailable ? { kernelUnavailable } : {}),
     ...(options.capabilities ? { capabilities: options.capabilities } : {}),
     ...(options.pcap ? { capture: options.pcap } : {}),
+    ...(options.vmMemoryBytes !== undefined ? { vmMemoryBytes: options.vmMemoryBytes } : {}),
     stopBuffer: stop.buffer,
     fdBuffer: fds.buffer,
   };

@@ -26,6 +26,8 @@ export interface WorkerInput {
   capabilities?: CapabilityPolicy;
   /** `--pcap`: a capture to replay through the guest's packet programs (VM backend). */
   capture?: { input: string; output?: string };
+  /** The built-in VM's memory size (VM backend). */
+  vmMemoryBytes?: number;
   stopBuffer: SharedArrayBuffer;
   fdBuffer: SharedArrayBuffer;
 }

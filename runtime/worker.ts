@@ -52,6 +52,7 @@ async function run(input: WorkerInput, inbox: Inbox): Promise<WorkerOutcome> {
     try {
       const options: OpenBackendOptions = { shouldStop: () => stop.requested, log, fds: new SharedFdTable(input.fdBuffer) };
       if (input.capture) options.capture = await captureFor(input.capture, log);
+      if (input.vmMemoryBytes !== undefined) options.memoryBytes = input.vmMemoryBytes;
       // The kernel's BTF comes while the backend opens (see runner.ts), and before the guest runs.
       const kernelBtf = input.backend === 'kernel' ? inbox.next<WorkerKernelBtf>() : undefined;
       backend = await openBackend(input.backend, options);

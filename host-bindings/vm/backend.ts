@@ -85,6 +85,18 @@ export class VmObject implements LoadedObject {
     }
   }
 
+  /**
+   * The VM's `message` about map or program `name`, with this object named right after that
+   * name (`map "events" of x.bpf.o: ...`), as the kernel backend words it.
+   */
+  private ofObject(message: string, name: string): string {
+    const quoted = `"${name}"`;
+    const at = message.indexOf(quoted);
+    if (at < 0) return `${message}${this.of}`;
+    const end = at + quoted.length;
+    return `${message.slice(0, end)}${this.of}${message.slice(end)}`;
+  }
+
   private get of(): string {
     return this.objectName ? ` of ${this.objectName}` : '';
   }
@@ -107,7 +119,7 @@ export class VmObject implements LoadedObject {
         this.programs.set(p.name, this.vm.loadProgram({ name: p.name, type: p.type, expectedAttachType: p.expectedAttachType, insns: Vm.resolveMapReferences(p.insns, fixes) }));
       } catch (e) {
         const errno = e instanceof ErrnoError ? e.errno : ERRNO.EINVAL;
-        throw new ErrnoError(`${(e as Error).message}${this.of}`, errno, { cause: e });
+        throw new ErrnoError(this.ofObject((e as Error).message, p.name), errno, { cause: e });
       }
     }
     for (const m of this.spec.maps) {
@@ -134,7 +146,7 @@ export class VmObject implements LoadedObject {
       vmMap = this.vm.createMap(toVm(m), readOnly);
     } catch (e) {
       const errno = e instanceof ErrnoError ? e.errno : ERRNO.EINVAL;
-      throw new ErrnoError(`${(e as Error).message}${this.of}`, errno, { cause: e });
+      throw new ErrnoError(this.ofObject((e as Error).message, m.name), errno, { cause: e });
     }
     const map = new VmBpfMap(vmMap, this.vm, readOnly);
     this.maps.set(m.name, map);

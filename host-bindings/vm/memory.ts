@@ -50,6 +50,15 @@ export class MemoryFault extends WbpfError {
   }
 }
 
+/** The VM's addressable memory unless asked for another size (maps, stacks, packets, rings). */
+export const DEFAULT_VM_MEMORY = 32 << 20;
+
+/** Why `size` cannot be a VM's memory size, or undefined when it can. */
+export function vmMemorySizeError(size: number): string | undefined {
+  if (Number.isInteger(Math.log2(size)) && size >= 1 << 20 && size <= 1 << 30) return undefined;
+  return `VM memory size ${size} must be a power of two between 1 MiB and 1 GiB`;
+}
+
 export class VmMemory {
   readonly size: number;
   readonly wasm: WebAssembly.Memory;
@@ -64,10 +73,9 @@ export class VmMemory {
   private readonly freeBySize = new Map<number, number[]>();
 
   /** @param size addressable bytes, a power of two between 1 MiB and 1 GiB. */
-  constructor(size = 32 << 20) {
-    if (!Number.isInteger(Math.log2(size)) || size < 1 << 20 || size > 1 << 30) {
-      throw new WbpfError(`VM memory size ${size} must be a power of two between 1 MiB and 1 GiB`);
-    }
+  constructor(size = DEFAULT_VM_MEMORY) {
+    const wrong = vmMemorySizeError(size);
+    if (wrong) throw new WbpfError(wrong);
     this.size = size;
     const pages = (2 * size) / 65536;
     this.wasm = new WebAssembly.Memory({ initial: pages, maximum: pages });
@@ -90,7 +98,11 @@ export class VmMemory {
     } else {
       addr = this.next;
       if (addr + len + GUARD > this.size) {
-        throw new ErrnoError(`${what}: out of VM memory (${length} bytes wanted, ${this.size - addr} left)`, ERRNO.ENOMEM);
+        throw new ErrnoError(
+          `${what}: out of VM memory (${length} bytes wanted, ${this.size - addr} left of ${this.size >> 20} MiB; `
+            + 'a VM with more: memoryBytes, or --vm-memory on the command line)',
+          ERRNO.ENOMEM,
+        );
       }
       this.next = addr + len + GUARD;
     }

@@ -11,6 +11,7 @@ import { parseDuration } from '../../duration.js';
 import { runGuest, type RunOptions } from '../../runner.js';
 import { type CliCommand, type CliIo, UsageError } from '../command.js';
 import { progressFor, registryOptions } from '../oci-cli.js';
+import { vmMemoryOption } from '../vm-memory-option.js';
 
 /** Where the guest finds the bundle's .bpf.o files. */
 const OBJECTS_DIR = '/bpf';
@@ -48,6 +49,8 @@ options:
                            and socket-filter programs the guest attaches (at its first poll or
                            sleep after attaching); verdict counts are printed to stderr
   --pcap-out <file>        with --pcap: write the packets every program passed to a pcap file
+  --vm-memory <size>       the built-in VM's memory for maps, stacks, packets and ring buffers:
+                           a power of two from 1m to 1g (default 32m)
   -v, --verbose            log every host call (name, arguments, result) to stderr
   -h, --help               show this help
 
@@ -136,12 +139,18 @@ export function parseRunArgs(args: string[]): RunArgs | 'help' {
       case '--pcap-out':
         options.pcap = { input: options.pcap?.input ?? '', output: take() };
         break;
+      case '--vm-memory': {
+        const text = take();
+        options.vmMemoryBytes = vmMemoryOption(text);
+        break;
+      }
       default:
         throw new UsageError(`unknown option ${arg}`);
     }
   }
   if (options.pcap && !options.pcap.input) throw new UsageError('--pcap-out needs --pcap <file>');
   if (options.pcap && options.backend !== 'vm') throw new UsageError('--pcap needs --backend vm');
+  if (options.vmMemoryBytes !== undefined && options.backend === 'kernel') throw new UsageError('--vm-memory is for the VM backend, not --backend kernel');
   const wasm = args[i];
   if (wasm === undefined) throw new UsageError('missing <guest.wasm>');
   options.wasm = wasm;

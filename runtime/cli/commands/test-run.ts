@@ -9,6 +9,7 @@ import type { EngineMode } from '../../../host-bindings/vm/program.js';
 import { resolveGuest } from '../../resolve-guest.js';
 import { embeddedBpfObjects } from '../../wasm-data.js';
 import { type CliCommand, type CliIo, UsageError } from '../command.js';
+import { vmMemoryOption } from '../vm-memory-option.js';
 
 const USAGE = `usage: wbpf test-run [options] <object.bpf.o | guest.wasm | image> <program>
 
@@ -20,7 +21,8 @@ return value, the mean duration per run and the output packet.
   --data-out <file>   write the output packet there (default: print it in hex)
   --backend <vm|kernel>  where to run (default vm; kernel needs root)
   --interp | --jit    VM engine (default: interpreter first, compiled when hot)
-  --trace             print every instruction and the registers (VM interpreter) to stderr`;
+  --trace             print every instruction and the registers (VM interpreter) to stderr
+  --vm-memory <size>  the VM's memory for maps, stacks and packets: 1m to 1g, a power of two (default 32m)`;
 
 interface TestRunArgs {
   source: string;
@@ -32,6 +34,7 @@ interface TestRunArgs {
   backend: 'vm' | 'kernel';
   mode?: EngineMode;
   trace: boolean;
+  vmMemoryBytes?: number;
 }
 
 function parseArgs(args: string[]): TestRunArgs | 'help' {
@@ -64,6 +67,7 @@ function parseArgs(args: string[]): TestRunArgs | 'help' {
       case '--interp': o.mode = 'interp'; break;
       case '--jit': o.mode = 'jit'; break;
       case '--trace': o.trace = true; break;
+      case '--vm-memory': o.vmMemoryBytes = vmMemoryOption(value()); break;
       default:
         if (a.startsWith('-')) throw new UsageError(`unknown option ${a}`);
         positional.push(a);
@@ -111,6 +115,7 @@ async function runIn(a: TestRunArgs, objects: { name: string; bytes: Uint8Array 
     const backend = openVmBackend({
       log: (line) => void io.stderr.write(`${line}\n`),
       ...(a.mode ? { mode: a.mode } : {}),
+      ...(a.vmMemoryBytes !== undefined ? { memoryBytes: a.vmMemoryBytes } : {}),
       ...(a.trace ? { trace: (line: string) => void io.stderr.write(`${line}\n`) } : {}),
     });
     try {

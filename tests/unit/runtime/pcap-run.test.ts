@@ -60,6 +60,20 @@ describe.skipIf(!built)(`wbpf run --pcap${built ? '' : ' (skipped: dist/ is not 
     }
   });
 
+  it('gives the VM the memory --vm-memory asks for: an object with a 48 MiB map loads only then', () => {
+    const run = (...vmMemory: string[]) => wbpf('run', '--backend', 'vm', ...vmMemory, '--pcap', 'examples/xdp-stats/sample.pcap',
+      '--dir', 'tests/fixtures/vm', 'tests/fixtures/guests/xdp_counter.wasm', '--', 'tests/fixtures/vm/big-map.bpf.o', 'xdp_count', 'eth0', '100');
+    const small = run();
+    expect(small.stdout).toBe('load failed\n');
+    expect(small.code).toBe(4);
+    expect(small.stderr).toContain('map "big" of guest object #1: out of VM memory (50331648 bytes wanted');
+    expect(small.stderr).toContain('--vm-memory');
+    const big = run('--vm-memory', '64m');
+    expect(big.stdout).toContain('attach=0');
+    expect(big.stdout).toContain('proto[0]=31 (0)');
+    expect(big.code).toBe(0);
+  });
+
   it('refuses --pcap without the VM backend, and --pcap-out without --pcap', () => {
     const a = wbpf('run', '--pcap', 'x.pcap', 'tests/fixtures/guests/exit_code.wasm');
     expect(a.code).toBe(2);

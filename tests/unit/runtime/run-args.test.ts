@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseRunArgs } from '../../../runtime/cli/commands/run.js';
 import { UsageError } from '../../../runtime/cli/command.js';
 import { parseDuration } from '../../../runtime/duration.js';
+import { parseByteSize } from '../../../runtime/byte-size.js';
 
 function options(args: string[]) {
   const parsed = parseRunArgs(args);
@@ -36,11 +37,31 @@ describe('wbpf run arguments', () => {
       [['--dir', ':x', 'g.wasm'], /expected <host\[:guest\]>/],
       [['--timeout'], /--timeout needs a value/],
       [['--what', 'g.wasm'], /unknown option --what/],
+      [['--vm-memory', 'lots', 'g.wasm'], /--vm-memory lots: not a size/],
+      [['--vm-memory', '100m', 'g.wasm'], /--vm-memory 100m: the VM's memory is a power of two from 1m to 1g/],
+      [['--vm-memory', '2g', 'g.wasm'], /--vm-memory 2g: the VM's memory is a power of two/],
+      [['--backend', 'kernel', '--vm-memory', '64m', 'g.wasm'], /--vm-memory is for the VM backend/],
     ];
     for (const [args, message] of bad) {
       expect(() => parseRunArgs(args)).toThrow(UsageError);
       expect(() => parseRunArgs(args)).toThrow(message);
     }
+  });
+
+  it('takes the VM memory size as a size', () => {
+    expect(options(['--vm-memory', '64m', 'g.wasm']).vmMemoryBytes).toBe(64 << 20);
+    expect(options(['--backend', 'vm', '--vm-memory=1GiB', 'g.wasm']).vmMemoryBytes).toBe(1 << 30);
+    expect(options(['g.wasm']).vmMemoryBytes).toBeUndefined();
+  });
+
+  it('parses sizes in powers of 1024, bare numbers in bytes', () => {
+    expect(parseByteSize('4096')).toBe(4096);
+    expect(parseByteSize('16k')).toBe(16 << 10);
+    expect(parseByteSize('256M')).toBe(256 << 20);
+    expect(parseByteSize('64MiB')).toBe(64 << 20);
+    expect(parseByteSize('1g')).toBe(1 << 30);
+    expect(parseByteSize('1.5k')).toBe(1536);
+    for (const bad of ['', '0', '-1m', '1t', 'm', '1.1', '1 m b']) expect(parseByteSize(bad)).toBeNull();
   });
 
   it('parses durations like timeout(1), bare numbers in seconds', () => {

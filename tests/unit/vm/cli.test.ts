@@ -66,6 +66,17 @@ describe('wbpf test-run (VM)', () => {
     expect(readFileSync(join(dir, 'out')).length).toBe(50);
   });
 
+  it('runs in a VM of the memory --vm-memory asks for', async () => {
+    const big = new URL('../../fixtures/vm/big-map.bpf.o', import.meta.url).pathname;
+    writeFileSync(join(dir, 'pkt64'), new Uint8Array(64));
+    const small = await cli(testRunCommand, [big, 'xdp_count', '--data', join(dir, 'pkt64')]);
+    expect(small.code).toBe(1);
+    expect(small.err).toMatch(/map "big" of .*big-map.bpf.o: out of VM memory \(50331648 bytes wanted, \d+ left of 32 MiB; .*--vm-memory/);
+    const r = await cli(testRunCommand, [big, 'xdp_count', '--data', join(dir, 'pkt64'), '--vm-memory', '64m']);
+    expect(r.err).toBe('');
+    expect(r.out).toMatch(/^retval: 2 \(0x2\)/);
+  });
+
   it('names a missing program', async () => {
     const r = await cli(testRunCommand, [object, 'nope']);
     expect(r.code).toBe(1);
