@@ -16,13 +16,14 @@ function isCapabilities(v: unknown): v is BundleCapabilities {
   return typeof v === 'object' && v !== null && Array.isArray((v as BundleCapabilities).objects);
 }
 
-function printCapabilities(io: CliIo, caps: BundleCapabilities): void {
+/** `withSources`: say which object each program and map is in (not for one object file). */
+function printCapabilities(io: CliIo, caps: BundleCapabilities, withSources = true): void {
   io.stdout.write('Programs:\n');
-  const from = (o: BundleCapabilities['objects'][number]) => (o.arch ? `${o.source}, ${o.arch}` : o.source);
-  for (const o of caps.objects) for (const p of o.programs) io.stdout.write(`  ${p.name}  ${p.type}  ${p.attach ?? p.section}  (${from(o)})\n`);
+  const from = (o: BundleCapabilities['objects'][number]) => (!withSources ? '' : `  (${o.arch ? `${o.source}, ${o.arch}` : o.source})`);
+  for (const o of caps.objects) for (const p of o.programs) io.stdout.write(`  ${p.name}  ${p.type}  ${p.attach ?? p.section}${from(o)}\n`);
   if (!caps.objects.some((o) => o.programs.length)) io.stdout.write('  none\n');
   io.stdout.write('Maps:\n');
-  for (const o of caps.objects) for (const m of o.maps) io.stdout.write(`  ${m.name}  ${m.type}  key ${m.keySize} value ${m.valueSize} max ${m.maxEntries}  (${from(o)})\n`);
+  for (const o of caps.objects) for (const m of o.maps) io.stdout.write(`  ${m.name}  ${m.type}  key ${m.keySize} value ${m.valueSize} max ${m.maxEntries}${from(o)}\n`);
   if (!caps.objects.some((o) => o.maps.length)) io.stdout.write('  none\n');
 }
 
@@ -36,7 +37,7 @@ async function inspectFile(file: string, bytes: Buffer, io: CliIo, json: boolean
   else {
     io.stdout.write(`File: ${file} (${isWasm ? 'Wasm guest' : 'eBPF object'}, ${humanSize(bytes.length)})\n`);
     if (isWasm) io.stdout.write(`Embedded eBPF objects: ${caps.objects.length}\n`);
-    printCapabilities(io, caps);
+    printCapabilities(io, caps, isWasm);
   }
   return 0;
 }
