@@ -11,7 +11,6 @@ import { parseDuration } from '../../duration.js';
 import { runGuest, type RunOptions } from '../../runner.js';
 import { type CliCommand, type CliIo, UsageError } from '../command.js';
 import { progressFor, registryOptions } from '../oci-cli.js';
-import { vmMemoryOption } from '../vm-memory-option.js';
 
 /** Where the guest finds the bundle's .bpf.o files. */
 const OBJECTS_DIR = '/bpf';
@@ -63,6 +62,8 @@ export interface RunArgs extends RunOptions {
   allow?: string[];
   /** Registry flags, spelled and converted as `wbpf pull` does; absent when none was given. */
   registry?: Parameters<typeof registryOptions>[0];
+  /** --vm-memory as given: checked (vm-memory-option.ts) only when given. */
+  vmMemory?: string;
 }
 
 export function parseRunArgs(args: string[]): RunArgs | 'help' {
@@ -139,18 +140,16 @@ export function parseRunArgs(args: string[]): RunArgs | 'help' {
       case '--pcap-out':
         options.pcap = { input: options.pcap?.input ?? '', output: take() };
         break;
-      case '--vm-memory': {
-        const text = take();
-        options.vmMemoryBytes = vmMemoryOption(text);
+      case '--vm-memory':
+        options.vmMemory = take();
         break;
-      }
       default:
         throw new UsageError(`unknown option ${arg}`);
     }
   }
   if (options.pcap && !options.pcap.input) throw new UsageError('--pcap-out needs --pcap <file>');
   if (options.pcap && options.backend !== 'vm') throw new UsageError('--pcap needs --backend vm');
-  if (options.vmMemoryBytes !== undefined && options.backend === 'kernel') throw new UsageError('--vm-memory is for the VM backend, not --backend kernel');
+  if (options.vmMemory !== undefined && options.backend === 'kernel') throw new UsageError('--vm-memory is for the VM backend, not --backend kernel');
   const wasm = args[i];
   if (wasm === undefined) throw new UsageError('missing <guest.wasm>');
   options.wasm = wasm;
@@ -185,7 +184,8 @@ export const runCommand: CliCommand = {
       io.stdout.write(usage + '\n');
       return 0;
     }
-    const { allow, registry, ...options } = parsed;
+    const { allow, registry, vmMemory, ...options } = parsed;
+    if (vmMemory !== undefined) options.vmMemoryBytes = (await import('../vm-memory-option.js')).vmMemoryOption(vmMemory);
     let objectsDir: string | undefined;
     try {
       if (!existsSync(options.wasm)) {

@@ -9,7 +9,6 @@ import type { EngineMode } from '../../../host-bindings/vm/program.js';
 import { resolveGuest } from '../../resolve-guest.js';
 import { embeddedBpfObjects } from '../../wasm-data.js';
 import { type CliCommand, type CliIo, UsageError } from '../command.js';
-import { vmMemoryOption } from '../vm-memory-option.js';
 
 const USAGE = `usage: wbpf test-run [options] <object.bpf.o | guest.wasm | image> <program>
 
@@ -34,7 +33,8 @@ interface TestRunArgs {
   backend: 'vm' | 'kernel';
   mode?: EngineMode;
   trace: boolean;
-  vmMemoryBytes?: number;
+  /** --vm-memory as given. */
+  vmMemory?: string;
 }
 
 function parseArgs(args: string[]): TestRunArgs | 'help' {
@@ -67,7 +67,7 @@ function parseArgs(args: string[]): TestRunArgs | 'help' {
       case '--interp': o.mode = 'interp'; break;
       case '--jit': o.mode = 'jit'; break;
       case '--trace': o.trace = true; break;
-      case '--vm-memory': o.vmMemoryBytes = vmMemoryOption(value()); break;
+      case '--vm-memory': o.vmMemory = value(); break;
       default:
         if (a.startsWith('-')) throw new UsageError(`unknown option ${a}`);
         positional.push(a);
@@ -107,7 +107,7 @@ interface Result {
   dataOut: Uint8Array;
 }
 
-async function runIn(a: TestRunArgs, objects: { name: string; bytes: Uint8Array }[], io: CliIo): Promise<Result> {
+async function runIn(a: TestRunArgs, memoryBytes: number | undefined, objects: { name: string; bytes: Uint8Array }[], io: CliIo): Promise<Result> {
   const dataIn = readInput(a.data, 'data');
   const ctxIn = readInput(a.ctx, 'context');
   const input = { ...(dataIn ? { dataIn } : {}), ...(ctxIn ? { ctxIn } : {}), repeat: a.repeat };
@@ -115,7 +115,7 @@ async function runIn(a: TestRunArgs, objects: { name: string; bytes: Uint8Array 
     const backend = openVmBackend({
       log: (line) => void io.stderr.write(`${line}\n`),
       ...(a.mode ? { mode: a.mode } : {}),
-      ...(a.vmMemoryBytes !== undefined ? { memoryBytes: a.vmMemoryBytes } : {}),
+      ...(memoryBytes !== undefined ? { memoryBytes } : {}),
       ...(a.trace ? { trace: (line: string) => void io.stderr.write(`${line}\n`) } : {}),
     });
     try {
@@ -151,8 +151,9 @@ export const testRunCommand: CliCommand = {
       io.stdout.write(`${USAGE}\n`);
       return 0;
     }
+    const memoryBytes = a.vmMemory === undefined ? undefined : (await import('../vm-memory-option.js')).vmMemoryOption(a.vmMemory);
     try {
-      const r = await runIn(a, await objectsOf(a.source), io);
+      const r = await runIn(a, memoryBytes, await objectsOf(a.source), io);
       io.stdout.write(`retval: ${r.retval} (0x${r.retval.toString(16)})\nduration: ${r.durationNs} ns\n`);
       if (a.dataOut) {
         writeFileSync(a.dataOut, r.dataOut);

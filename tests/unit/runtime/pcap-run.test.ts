@@ -68,6 +68,11 @@ describe.skipIf(!built)(`wbpf run --pcap${built ? '' : ' (skipped: dist/ is not 
     expect(small.code).toBe(4);
     expect(small.stderr).toContain('map "big" of guest object #1: out of VM memory (50331648 bytes wanted');
     expect(small.stderr).toContain('--vm-memory');
+    for (const size of ['100m', '2048m']) {
+      const wrong = run('--vm-memory', size);
+      expect(wrong.code).toBe(2);
+      expect(wrong.stderr).toContain(`--vm-memory ${size}: the VM's memory is a power of two from 1m to 1g`);
+    }
     const big = run('--vm-memory', '64m');
     expect(big.stdout).toContain('attach=0');
     expect(big.stdout).toContain('proto[0]=31 (0)');

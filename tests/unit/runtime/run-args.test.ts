@@ -3,6 +3,7 @@ import { parseRunArgs } from '../../../runtime/cli/commands/run.js';
 import { UsageError } from '../../../runtime/cli/command.js';
 import { parseDuration } from '../../../runtime/duration.js';
 import { parseByteSize } from '../../../runtime/byte-size.js';
+import { vmMemoryOption } from '../../../runtime/cli/vm-memory-option.js';
 
 function options(args: string[]) {
   const parsed = parseRunArgs(args);
@@ -37,9 +38,6 @@ describe('wbpf run arguments', () => {
       [['--dir', ':x', 'g.wasm'], /expected <host\[:guest\]>/],
       [['--timeout'], /--timeout needs a value/],
       [['--what', 'g.wasm'], /unknown option --what/],
-      [['--vm-memory', 'lots', 'g.wasm'], /--vm-memory lots: not a size/],
-      [['--vm-memory', '100m', 'g.wasm'], /--vm-memory 100m: the VM's memory is a power of two from 1m to 1g/],
-      [['--vm-memory', '2g', 'g.wasm'], /--vm-memory 2g: the VM's memory is a power of two/],
       [['--backend', 'kernel', '--vm-memory', '64m', 'g.wasm'], /--vm-memory is for the VM backend/],
     ];
     for (const [args, message] of bad) {
@@ -48,10 +46,14 @@ describe('wbpf run arguments', () => {
     }
   });
 
-  it('takes the VM memory size as a size', () => {
-    expect(options(['--vm-memory', '64m', 'g.wasm']).vmMemoryBytes).toBe(64 << 20);
-    expect(options(['--backend', 'vm', '--vm-memory=1GiB', 'g.wasm']).vmMemoryBytes).toBe(1 << 30);
-    expect(options(['g.wasm']).vmMemoryBytes).toBeUndefined();
+  it('takes the VM memory size as a power of two from 1 MiB to 1 GiB', () => {
+    expect(options(['--vm-memory', '64m', 'g.wasm']).vmMemory).toBe('64m');
+    expect(options(['g.wasm']).vmMemory).toBeUndefined();
+    expect(vmMemoryOption('64m')).toBe(64 << 20);
+    expect(vmMemoryOption('1GiB')).toBe(1 << 30);
+    expect(() => vmMemoryOption('lots')).toThrow(/--vm-memory lots: not a size/);
+    expect(() => vmMemoryOption('100m')).toThrow(/--vm-memory 100m: the VM's memory is a power of two from 1m to 1g/);
+    expect(() => vmMemoryOption('512k')).toThrow(UsageError);
   });
 
   it('parses sizes in powers of 1024, bare numbers in bytes', () => {
