@@ -430,7 +430,7 @@ function withoutContextHint(e: unknown, p: VmProgram, o: VmTestRunOptions): unkn
   if (o.ctxIn || packetKind(p.type) !== 'none' || !(e instanceof WbpfError) || !(e.cause instanceof MemoryFault)) return e;
   const bytes = o.dataIn?.length ?? 0;
   return new WbpfError(
-    `${e.message}; no context was given, so r1 points at the ${bytes} byte(s) of data in (the bpf_conformance convention): give the program its context (ctx_in, or --ctx FILE in wbpf test-run)`,
+    `${e.message}; no context was given, so r1 pointed at the ${bytes}-byte data_in instead (the bpf_conformance convention): give the program its context (ctx_in, or --ctx FILE in wbpf test-run)`,
     { cause: e.cause },
   );
 }

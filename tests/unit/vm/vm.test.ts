@@ -207,7 +207,7 @@ for (const mode of MODES) {
         ldxdw %r0, [%r1+16]
         exit`);
       expect(() => vm.testRun(p, { dataIn: new Uint8Array(8) })).toThrow(
-        /out-of-bounds load of 8 byte\(s\) .*\(pc 0\); no context was given, so r1 points at the 8 byte\(s\) of data in .*give the program its context/,
+        /out-of-bounds load of 8 byte\(s\) .*\(pc 0\); no context was given, so r1 pointed at the 8-byte data_in instead .*give the program its context/,
       );
       expect(vm.testRun(p, { ctxIn: new Uint8Array(24).fill(7) }).retval).toBe(0x07070707);
       expect(() => vm.testRun(p, { ctxIn: new Uint8Array(16) })).toThrow(/out-of-bounds load of 8 byte\(s\) .*\(pc 0\)$/);
