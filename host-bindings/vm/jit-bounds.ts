@@ -192,7 +192,7 @@ export interface PacketAccesses {
  * `cfg` is the function's control-flow graph; the function must be entered with r1 = context.
  */
 export function packetAccesses(p: Program, cfg: Cfg): PacketAccesses {
-  const marks: PacketAccesses = { proven: new Uint8Array(p.length), rangeChecked: new Int32Array(p.length), loadsData: new Uint8Array(p.length) };
+  const marks = noPacketAccesses(p.length);
   if (!readsPacketBounds(p, cfg)) return marks;
   const order = cfg.order;
   const widen = thresholds(p, cfg);
@@ -231,6 +231,11 @@ export function packetAccesses(p: Program, cfg: Cfg): PacketAccesses {
   // The function keeps data only for range-checked accesses.
   if (!marks.rangeChecked.some((range) => range > 0)) marks.loadsData.fill(0);
   return marks;
+}
+
+/** Marks for a program of `length` slots where no access is proven or range-checked. */
+export function noPacketAccesses(length: number): PacketAccesses {
+  return { proven: new Uint8Array(length), rangeChecked: new Int32Array(length), loadsData: new Uint8Array(length) };
 }
 
 function clear(marks: PacketAccesses): PacketAccesses {

@@ -21,7 +21,7 @@ import {
 import type { CheckedProgram, FunctionInfo } from './checks.js';
 import { REGS_ADDR, STACK_FRAME, TAG_READ, TAG_WRITE } from './memory.js';
 import { B_COND, B_FALL, B_GOTO, buildCfg, type Cfg } from './jit-structure.js';
-import { packetAccesses, type PacketAccesses } from './jit-bounds.js';
+import { noPacketAccesses, packetAccesses, type PacketAccesses } from './jit-bounds.js';
 import { countedLoops, type CountedLoop } from './jit-loops.js';
 import { ByteWriter, I32, I64, OP, VOID } from './wasm-writer.js';
 import { emitLegacyLoad } from './jit-ld-abs.js';
@@ -215,10 +215,7 @@ class FunctionEmitter {
     this.cfg = buildCfg(checked.program, f);
     this.spends = this.cfg.isLoopHeader.includes(1);
     this.counted = countedLoops(checked.program, this.cfg);
-    const n = checked.program.length;
-    this.packet = hasContext
-      ? packetAccesses(checked.program, this.cfg)
-      : { proven: new Uint8Array(n), rangeChecked: new Int32Array(n), loadsData: new Uint8Array(n) };
+    this.packet = hasContext ? packetAccesses(checked.program, this.cfg) : noPacketAccesses(checked.program.length);
   }
 
   emit(): ByteWriter {
@@ -446,11 +443,7 @@ class FunctionEmitter {
     const checked = base !== 10 && this.packet.proven[pc] !== 1;
     if (checked && this.packet.rangeChecked[pc]! > 0) return this.rangeCheckedAddress(pc, base, off, size, need);
     if (checked) this.i32(faultCode(pc, size, need));
-    this.get(base);
-    if (off !== 0) {
-      this.i64(off);
-      w.byte(OP.i64_add);
-    }
+    this.pointer(base, off);
     if (!checked) {
       w.byte(OP.i32_wrap_i64);
       return;
@@ -458,6 +451,15 @@ class FunctionEmitter {
     this.tagsMissing(size, need);
     this.exitIf(EXIT_FAULT);
     this.loadA();
+  }
+
+  /** Leaves the i64 address base + off on the stack. */
+  private pointer(base: number, off: number): void {
+    this.get(base);
+    if (off !== 0) {
+      this.i64(off);
+      this.w.byte(OP.i64_add);
+    }
   }
 
   /**
@@ -468,11 +470,7 @@ class FunctionEmitter {
    */
   private rangeCheckedAddress(pc: number, base: number, off: number, size: number, need: number): void {
     const w = this.w;
-    this.get(base);
-    if (off !== 0) {
-      this.i64(off);
-      w.byte(OP.i64_add);
-    }
+    this.pointer(base, off);
     w.byte2(OP.local_tee, L_T).byte2(OP.local_get, L_DATA).byte(OP.i64_sub);
     this.i64(this.packet.rangeChecked[pc]! - size + 1);
     w.byte(OP.i64_lt_u).byte(OP.if).byte(I32);

@@ -51,7 +51,7 @@ export class MemoryFault extends WbpfError {
 }
 
 /** The VM's addressable memory unless asked for another size (maps, stacks, packets, rings). */
-export const DEFAULT_VM_MEMORY = 32 << 20;
+const DEFAULT_VM_MEMORY = 32 << 20;
 
 /** Why `size` cannot be a VM's memory size, or undefined when it can. */
 export function vmMemorySizeError(size: number): string | undefined {
